@@ -1,0 +1,149 @@
+"""Input validation shared by every solver.
+
+Every check raises ``ValueError`` or ``TypeError`` with a message that names the
+argument (and, for pytrees, the leaf path).  Shape, structure and dtype checks are
+static, so they run once at trace time.  Value checks (a negative or NaN ``eps``,
+non-positive weights) run eagerly when the value is concrete; under ``jax.jit``
+they become ``equinox.error_if`` runtime checks, which also work under ``vmap``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+PyTree = Any
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def leaf_name(path) -> str:
+    """Readable name of a pytree leaf path, e.g. ``['layer']['w']``."""
+    name = jax.tree_util.keystr(path)
+    return name if name else "<root>"
+
+
+def check_float_leaves(tree: PyTree, name: str) -> None:
+    """Every leaf must be a floating-point array."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{name}{leaf_name(path)} has dtype {dtype}; cross-learning needs "
+                "floating-point parameters (cast with .astype(jnp.float32))"
+            )
+
+
+def task_count(task_tree: PyTree, name: str = "task_params") -> int:
+    """Length T of the leading task axis, checked to agree across leaves.
+
+    Raises if the tree is empty, a leaf is a scalar, the task axes disagree,
+    or T = 0.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(task_tree)[0]
+    if not leaves:
+        raise ValueError(f"{name} has no array leaves")
+    counts = {}
+    for path, leaf in leaves:
+        shape = jnp.shape(leaf)
+        if len(shape) == 0:
+            raise ValueError(
+                f"{name}{leaf_name(path)} is a scalar; every per-task leaf needs a "
+                "leading task axis of length T"
+            )
+        counts.setdefault(shape[0], []).append(leaf_name(path))
+    if len(counts) > 1:
+        detail = "; ".join(f"T={t} at {', '.join(p)}" for t, p in counts.items())
+        raise ValueError(f"{name}: leaves disagree on the task axis length ({detail})")
+    (t,) = counts
+    if t == 0:
+        raise ValueError(f"{name} has T = 0 tasks; at least one task is needed")
+    return int(t)
+
+
+def check_global_matches(task_tree: PyTree, global_tree: PyTree,
+                         task_name: str = "task_params",
+                         global_name: str = "global_params") -> None:
+    """``global_tree`` must have the structure of ``task_tree`` less the task axis."""
+    t_def = jax.tree_util.tree_structure(task_tree)
+    g_def = jax.tree_util.tree_structure(global_tree)
+    if t_def != g_def:
+        raise ValueError(
+            f"{global_name} does not match the structure of {task_name}: "
+            f"{g_def} versus {t_def}"
+        )
+    t_leaves = jax.tree_util.tree_flatten_with_path(task_tree)[0]
+    g_leaves = jax.tree_util.tree_leaves(global_tree)
+    for (path, t_leaf), g_leaf in zip(t_leaves, g_leaves):
+        want = tuple(jnp.shape(t_leaf)[1:])
+        got = tuple(jnp.shape(g_leaf))
+        if want != got:
+            raise ValueError(
+                f"{global_name}{leaf_name(path)} has shape {got}, expected {want} "
+                f"(the shape of {task_name}{leaf_name(path)} without its task axis)"
+            )
+
+
+def check_eps(eps, name: str = "eps"):
+    """``eps`` must be a real scalar, >= 0 and not NaN (``inf`` is allowed).
+
+    Returns ``eps`` as a floating array (with a runtime check when traced).
+    """
+    if jnp.ndim(eps) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(eps)}; "
+                         "vmap over a grid of eps instead")
+    dtype = jnp.result_type(eps)
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"{name} must be a real number, got dtype {dtype}")
+    if _is_concrete(eps):
+        value = float(np.asarray(eps))
+        if np.isnan(value):
+            raise ValueError(f"{name} is NaN; it must be a number >= 0 (inf allowed)")
+        if value < 0:
+            raise ValueError(f"{name} = {value} is negative; it must be >= 0")
+        return eps
+    return eqx.error_if(eps, jnp.isnan(eps) | (eps < 0),
+                        f"{name} must be >= 0 and not NaN")
+
+
+def check_weights(weights, t: int, name: str = "task_weights", allow_zero: bool = False):
+    """Task weights: shape (T,), finite and > 0 (>= 0 if ``allow_zero``)."""
+    if jnp.shape(weights) != (t,):
+        raise ValueError(f"{name} must have shape ({t},), got {jnp.shape(weights)}")
+    bad = ~jnp.isfinite(weights) | ((weights < 0) if allow_zero else (weights <= 0))
+    rule = ">= 0" if allow_zero else "> 0"
+    if _is_concrete(weights):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(f"{name} must be finite and {rule}, got {np.asarray(weights)}")
+        return weights
+    return eqx.error_if(weights, jnp.any(bad), f"{name} must be finite and {rule}")
+
+
+def check_scalar_weight(weight, name: str = "global_weight"):
+    """A scalar weight >= 0, finite."""
+    if jnp.ndim(weight) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(weight)}")
+    if _is_concrete(weight):
+        value = float(np.asarray(weight))
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        return weight
+    return eqx.error_if(weight, ~jnp.isfinite(weight) | (weight < 0),
+                        f"{name} must be finite and >= 0")
+
+
+def check_positive(value, name: str):
+    """A positive, finite Python or array scalar (a step size, a tolerance)."""
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
+    if _is_concrete(value):
+        v = float(np.asarray(value))
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be finite and > 0, got {v}")
+    return value
