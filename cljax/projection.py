@@ -45,6 +45,7 @@ from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from cljax import checks
@@ -252,7 +253,7 @@ def project_cross_learning(
     t, global_params, eps, w, dtype = _prepare(
         task_params, global_params, eps, task_weights, global_weight)
     if tol is None:
-        tol = float(jnp.sqrt(jnp.finfo(dtype).eps))
+        tol = float(np.sqrt(np.finfo(dtype).eps))
     checks.check_positive(tol, "tol")
     total_weight = jnp.sum(w)
 
