@@ -55,7 +55,7 @@ PyTree = Any
 Method = Literal["dual", "primal"]
 
 _ARMIJO = 1e-4
-_NUM_STEP_SIZES = 30  # step sizes 1, 1/2, ..., 2^-29, tried at once (branch-free)
+_NUM_STEP_SIZES = 20  # step sizes 1, 1/2, ..., 2^-19, tried at once (branch-free)
 
 
 class ProjectionResult(NamedTuple):
@@ -150,8 +150,11 @@ def _residual(P, g, total_weight):
 
 class _LoopState(NamedTuple):
     point: Any  # κ (dual) or c (primal)
-    iteration: jax.Array
+    inner: jax.Array  # P at point
+    beta: jax.Array  # Newton direction coefficients at point
+    grad: jax.Array  # gradient coefficients at point
     residual: jax.Array
+    iteration: jax.Array
     stalled: jax.Array
 
 
@@ -170,14 +173,12 @@ def _newton_loop(point0, inner_products, move, eps_vec, w, total_weight, stop_at
         return (s.iteration < max_iter) & ~(s.residual <= stop_at) & ~s.stalled
 
     def body(s):
-        P, beta, g, _ = measure(s.point)
-        tau = _line_search(P, beta, g, eps_vec, w)
-        point = move(s.point, beta, tau)
-        _, _, _, res = measure(point)
-        return _LoopState(point, s.iteration + 1, res, tau == 0)
+        tau = _line_search(s.inner, s.beta, s.grad, eps_vec, w)
+        point = move(s.point, s.beta, tau)
+        return _LoopState(point, *measure(point), s.iteration + 1, tau == 0)
 
-    _, _, _, res0 = measure(point0)
-    init = _LoopState(point0, jnp.asarray(0, jnp.int32), res0, jnp.asarray(False))
+    P, beta, g, res = measure(point0)
+    init = _LoopState(point0, P, beta, g, res, jnp.asarray(0, jnp.int32), jnp.asarray(False))
     return lax.while_loop(cond, body, init)
 
 
