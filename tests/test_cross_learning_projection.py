@@ -93,8 +93,10 @@ def cvxpy_projection(points_task, point_global, eps, task_weights, global_weight
         if problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             break
     assert problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE), problem.status
+    # With ε = ∞ and w_g = 0, θ_g appears nowhere and CVXPY leaves it unset.
+    g = np.full(s, np.nan) if theta_g.value is None else np.asarray(theta_g.value)
     return (float(problem.value) * unit**2, np.asarray(theta.value) * unit + shift,
-            np.asarray(theta_g.value) * unit + shift)
+            g * unit + shift)
 
 
 def random_instance(rng, t, s):
