@@ -6,9 +6,11 @@ float64 to compare against the CVXPY oracle at 1e-6, and a module-level
 after it anyway, so it is set once, here, for the session.  Tests of float32
 behaviour pass float32 arrays explicitly, or run under ``jax.enable_x64(False)``.
 
-Compilation: each new (T, S) shape costs a compilation, so tests that run many
-instances share one jitted projection (``jitted_projection``) with the numbers
-(eps, weights) passed as arrays, and reuse a small set of shapes.
+Speed: an eager call of ``project_cross_learning`` re-traces and re-compiles its
+Newton loop every time (about 0.4 s on CPU), and every new (T, S) shape costs a
+compilation.  Tests that run many instances therefore go through one jitted
+projection, ``PROJECT_JIT``, with the numbers (eps, weights) passed as arrays so
+that they do not trigger recompiles, and reuse a small set of shapes.
 """
 
 from __future__ import annotations
@@ -21,26 +23,17 @@ jax.config.update("jax_enable_x64", True)
 
 from cljax.projection import project_cross_learning  # noqa: E402
 
-# tol is passed explicitly to the jitted projection: the default (tol=None) is
-# computed with ``float(jnp.sqrt(...))`` and cannot be traced under jax.jit.
+# The projection's default tolerances, √(machine epsilon), spelled out for the
+# tests that pass tol explicitly (a static argument of PROJECT_JIT).
 TOL64 = float(np.sqrt(np.finfo(np.float64).eps))
 TOL32 = float(np.sqrt(np.finfo(np.float32).eps))
 
 METHODS = ("dual", "primal")
 
-_JITTED = jax.jit(project_cross_learning, static_argnames=("method", "tol", "max_iter"))
-
-
-@pytest.fixture(scope="session")
-def jitted_projection():
-    """``project_cross_learning`` under ``jax.jit`` (one compile per shape and method).
-
-    Pass eps, task_weights and global_weight as arrays so that changing them
-    does not recompile.
-    """
-    return _JITTED
+PROJECT_JIT = jax.jit(project_cross_learning, static_argnames=("method", "tol", "max_iter"))
 
 
 @pytest.fixture(params=METHODS)
 def method(request):
+    """Both solvers of the projection: "dual" (Gram matrix) and "primal"."""
     return request.param
