@@ -7,6 +7,10 @@ import platform
 import sys
 
 
+_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "OPENBLAS_THREAD_TIMEOUT", "XLA_FLAGS")
+
+
 def _total_memory_bytes():
     try:
         with open("/proc/meminfo") as f:
@@ -58,6 +62,9 @@ def machine_info() -> dict:
         "jax_devices": [str(d) for d in devices],
         "jax_device_kind": devices[0].device_kind if devices else None,
         "jax_enable_x64": bool(jax.config.jax_enable_x64),
+        # other load on the machine (1, 5, 15 min) at the time of the call
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
     }
 
 

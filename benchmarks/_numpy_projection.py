@@ -31,8 +31,10 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
                   tol=None, max_iter=100):
     """Project one instance.  ``a_tasks``: (T, ...), ``a_global``: (...).
 
-    Returns ``(theta_tasks, theta_global, iterations, residual)`` with the input
-    shapes; ``residual`` is ‖∇F(c)‖ / (2 Σ w) at the returned c.
+    Stops one Newton step after ‖∇F(c)‖ / (2 Σ w) ≤ tol × (spread of the points),
+    as cljax does.  Returns ``(theta_tasks, theta_global, iterations, residual)``
+    with the input shapes; ``residual`` is ‖∇F(c)‖ / (2 Σ w) at the returned c and
+    ``iterations`` counts the Newton steps taken.
     """
     a_tasks = np.asarray(a_tasks)
     a_global = np.asarray(a_global)
@@ -56,6 +58,7 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
 
     iterations = 0
     residual = np.inf
+    polish = False  # like cljax: one more Newton step once the tolerance is met
     while True:
         v = c[None, :] - points                       # (n, S): c − a_j
         gram = v @ v.T                                # ⟨v_j, v_k⟩
@@ -65,7 +68,10 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
         rho = np.where(radii == 0, 1.0, np.where(outside, 1.0 - radii / np.where(outside, r, 1.0), 0.0))
         g = 2.0 * weights * rho                       # ∇F = Σ g_j v_j
         residual = float(np.sqrt(max(g @ gram @ g, 0.0))) / (2.0 * total)
-        if residual <= stop_at or iterations >= max_iter:
+        if polish or iterations >= max_iter:
+            break
+        polish = residual <= stop_at
+        if residual == 0.0:
             break
         curv = np.where(outside & (radii > 0),
                         2.0 * weights * radii / np.where(outside, r, 1.0) ** 3, 0.0)

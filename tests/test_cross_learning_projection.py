@@ -566,24 +566,6 @@ def test_eps_gradient_is_zero_beyond_the_spread(method):
         assert float(jax.grad(f, argnums=2)(a, a_g, eps)) == 0.0
 
 
-def test_jacobian_at_eps_inf_is_identity(method):
-    """ε = ∞ with w_g = 1: θ_t = a_t and θ_g = a_g, so the Jacobians are identities
-    and do not mix blocks."""
-    a, a_g, _, w, _, _ = gradient_problem()
-
-    def blocks(a, a_g):
-        out = PROJECT_JIT(a, a_g, jnp.asarray(np.inf), task_weights=w, method=method,
-                          tol=TOL64)
-        return out.task_params, out.global_params
-
-    (d_theta_d_a, d_theta_d_g), (d_g_d_a, d_g_d_g) = jax.jacobian(blocks, argnums=(0, 1))(a, a_g)
-    n = a.size
-    np.testing.assert_allclose(np.reshape(d_theta_d_a, (n, n)), np.eye(n), atol=1e-12)
-    np.testing.assert_allclose(d_g_d_g, np.eye(a_g.size), atol=1e-12)
-    np.testing.assert_allclose(d_theta_d_g, 0.0, atol=1e-12)
-    np.testing.assert_allclose(d_g_d_a, 0.0, atol=1e-12)
-
-
 # ---------------------------------------------------------------------------
 # 5. Transformations and dtypes
 # ---------------------------------------------------------------------------
