@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cljax", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="Monte Carlo study of the paper's Example 2")
-    demo.add_argument("--realisations", type=_positive_int, default=2000)
+    demo.add_argument("--realisations", type=_positive_int, default=1000)
     demo.add_argument("--mu", type=_positive_float, default=2.0)
     demo.add_argument("--eps-max", type=_positive_float, default=10.0)
     demo.add_argument("--num-eps", type=_positive_int, default=101)
