@@ -28,6 +28,7 @@ import gc
 import json
 import math
 import multiprocessing
+import os
 import queue
 import resource
 import statistics
@@ -174,8 +175,9 @@ def max_abs_diff(x_theta, x_c, y_theta, y_c):
                      np.max(np.abs(np.asarray(x_c, float) - np.asarray(y_c, float)))))
 
 
-def emit(record):
-    record["machine"] = machine_info()
+def emit(record, args):
+    record["load_average_at_start"] = getattr(args, "load_at_start", None)
+    record["machine"] = machine_info()  # its load_average is taken at the end
     print(json.dumps(record), flush=True)
 
 
@@ -337,7 +339,7 @@ def case_a(args):
         "max_constraint_violation_dual": max_violation(theta_d, c_d, eps),
         "max_constraint_violation_cvxpy": max_violation(cv_theta, cv_c, eps),
     }
-    emit(record)
+    emit(record, args)
 
 
 # ---------------------------------------------------------------------------
@@ -424,7 +426,7 @@ def case_b(args):
         "device_memory_stats": device_memory_stats(),
         "process_max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
-    emit(record)
+    emit(record, args)
 
 
 # ---------------------------------------------------------------------------
@@ -494,7 +496,7 @@ def case_c(args):
                     result["clarabel_solve_s"] / record["cljax_dual"]["median_s"])
     record["speedup_dual_vs_numpy"] = med / record["cljax_dual"]["median_s"]
     record["agreement"] = agreement
-    emit(record)
+    emit(record, args)
 
 
 def main(argv=None):
@@ -533,6 +535,7 @@ def main(argv=None):
     # CVXPY warns on 'optimal_inaccurate'; the statuses are in the JSON instead
     warnings.filterwarnings("ignore", message="Solution may be inaccurate")
     for case in args.cases:
+        args.load_at_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         {"a": case_a, "b": case_b, "c": case_c}[case](args)
 
 
