@@ -116,7 +116,7 @@ def _newton_direction(P, eps_vec, w, total_weight):
     g = 2.0 * w * rho
     tiny = jnp.finfo(P.dtype).eps * 2.0 * total_weight
     alpha = jnp.sum(g) + tiny
-    e = jnp.sqrt(curv)
+    e = safe_sqrt(curv)  # curv is exactly 0 for inactive points: sqrt would give NaN gradients
     inner = e[:, None] * P * e[None, :]
     inner = 0.5 * (inner + inner.T) + alpha * jnp.eye(P.shape[0], dtype=P.dtype)
     y = jax.scipy.linalg.solve(inner, e * (P @ g), assume_a="pos")
