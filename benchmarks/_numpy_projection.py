@@ -65,7 +65,8 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
         sq = np.maximum(np.diag(gram), 0.0)
         r = np.sqrt(sq)
         outside = r > radii
-        rho = np.where(radii == 0, 1.0, np.where(outside, 1.0 - radii / np.where(outside, r, 1.0), 0.0))
+        r_out = np.where(outside, r, 1.0)
+        rho = np.where(radii == 0, 1.0, np.where(outside, 1.0 - radii / r_out, 0.0))
         g = 2.0 * weights * rho                       # ∇F = Σ g_j v_j
         residual = float(np.sqrt(max(g @ gram @ g, 0.0))) / (2.0 * total)
         if polish or iterations >= max_iter:
@@ -73,8 +74,7 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
         polish = residual <= stop_at
         if residual == 0.0:
             break
-        curv = np.where(outside & (radii > 0),
-                        2.0 * weights * radii / np.where(outside, r, 1.0) ** 3, 0.0)
+        curv = np.where(outside & (radii > 0), 2.0 * weights * radii / r_out ** 3, 0.0)
         alpha = float(np.sum(g))
         # Newton direction Δ = −H⁻¹ ∇F = Σ β_j v_j  (Woodbury on H = αI + Vᵀ diag(curv) V)
         e = np.sqrt(curv)
@@ -88,7 +88,8 @@ def project_numpy(a_tasks, a_global, eps, task_weights=None, global_weight=1.0,
         f0 = _objective(sq, radii, weights)
         tau = 1.0
         for _ in range(_MAX_HALVINGS):
-            if _objective(sq + 2 * tau * p + tau * tau * h, radii, weights) <= f0 + _ARMIJO * tau * slope:
+            trial = _objective(sq + 2 * tau * p + tau * tau * h, radii, weights)
+            if trial <= f0 + _ARMIJO * tau * slope:
                 break
             tau *= 0.5
         else:

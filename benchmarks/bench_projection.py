@@ -268,7 +268,7 @@ def case_a(args):
     m = min(args.numpy_instances, n)
     def numpy_loop():
         return [project_numpy(a_tasks[i], a_global[i], eps) for i in range(m)]
-    sols, med, best = median_time(numpy_loop, args.numpy_repeats)
+    sols, med, _ = median_time(numpy_loop, args.numpy_repeats)
     np_theta = np.stack([x[0] for x in sols])
     np_c = np.stack([x[1] for x in sols])
     record["numpy"] = {"instances": m, "repeats": args.numpy_repeats, "median_s": med,
