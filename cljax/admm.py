@@ -98,11 +98,7 @@ class ADMM:
 
         ``global_params`` defaults to the mean of the task parameters.
         """
-        checks.task_count(task_params, "task_params")
-        checks.check_float_leaves(task_params, "task_params")
-        if global_params is None:
-            global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
-        checks.check_global_matches(task_params, global_params)
+        _, global_params = checks.task_and_global(task_params, global_params)
         eps = checks.check_eps(eps)
         proj = self._project(task_params, global_params, eps)
         zeros = jax.tree_util.tree_map(jnp.zeros_like, task_params)

@@ -147,3 +147,16 @@ def check_positive(value, name: str):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be finite and > 0, got {v}")
     return value
+
+
+def task_and_global(task_params: PyTree, global_params: PyTree | None) -> tuple[int, PyTree]:
+    """Validate a task tree and its global tree; θ_g defaults to the task mean.
+
+    Returns (T, global_params).
+    """
+    t = task_count(task_params, "task_params")
+    check_float_leaves(task_params, "task_params")
+    if global_params is None:
+        global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
+    check_global_matches(task_params, global_params)
+    return t, global_params

@@ -77,11 +77,7 @@ class PrimalDual:
     def init(self, task_params: PyTree, global_params: PyTree | None = None,
              duals=None) -> PrimalDualState:
         """λ = 0 (or ``duals``); θ_g defaults to the mean of the task parameters."""
-        t = checks.task_count(task_params, "task_params")
-        checks.check_float_leaves(task_params, "task_params")
-        if global_params is None:
-            global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
-        checks.check_global_matches(task_params, global_params)
+        t, global_params = checks.task_and_global(task_params, global_params)
         if self.dual_every is not None and not (isinstance(self.dual_every, int)
                                                 and self.dual_every >= 1):
             raise ValueError(f"dual_every must be a positive int or None, got {self.dual_every!r}")

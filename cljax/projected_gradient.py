@@ -46,11 +46,7 @@ class ProjectedGradient:
 
     def init(self, task_params: PyTree, eps, global_params: PyTree | None = None):
         """Project the starting point, so every iterate is feasible."""
-        checks.task_count(task_params, "task_params")
-        checks.check_float_leaves(task_params, "task_params")
-        if global_params is None:
-            global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
-        checks.check_global_matches(task_params, global_params)
+        _, global_params = checks.task_and_global(task_params, global_params)
         proj = self._project(task_params, global_params, checks.check_eps(eps))
         return ProjectedGradientState(proj.task_params, proj.global_params,
                                       self.optimizer.init(proj.task_params),
