@@ -9,6 +9,7 @@ closed forms E_S = 2σ² and E_C = μ² + σ²/2.  Every subcommand takes ``--js
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -46,14 +47,14 @@ def example2_study(key, sigma: float, mu: float, eps_grid, realisations: int):
     }
 
 
-def _positive_int(text):
+def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
     return value
 
 
-def _positive_float(text):
+def positive_float(text):
     value = float(text)
     if not (np.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
@@ -100,30 +101,46 @@ def print_demo(out: dict) -> None:
     print(f"\n({out['seconds']:.1f} s)")
 
 
+def add_demo_parser(sub) -> None:
+    demo = sub.add_parser("demo", help="Monte Carlo study of the paper's Example 2")
+    demo.add_argument("--realisations", type=positive_int, default=1000)
+    demo.add_argument("--mu", type=positive_float, default=2.0)
+    demo.add_argument("--eps-max", type=positive_float, default=10.0)
+    demo.add_argument("--num-eps", type=positive_int, default=101)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(run=run_demo, report=print_demo)
+
+
+# Each subcommand's module defines ``add_parser(subparsers)``, which adds its
+# parser with ``set_defaults(run=f, report=g)``: ``f(args) -> dict`` does the
+# work and ``g(dict)`` prints it for people; ``--json`` prints the dict instead.
+# Every module is imported to build the parser, so they keep heavy imports
+# (flax, matplotlib, tensorflow-datasets) inside their ``run`` functions.
+SUBCOMMAND_MODULES: dict[str, str] = {
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cljax", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="Monte Carlo study of the paper's Example 2")
-    demo.add_argument("--realisations", type=_positive_int, default=1000)
-    demo.add_argument("--mu", type=_positive_float, default=2.0)
-    demo.add_argument("--eps-max", type=_positive_float, default=10.0)
-    demo.add_argument("--num-eps", type=_positive_int, default=101)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    add_demo_parser(sub)
+    for module in SUBCOMMAND_MODULES.values():
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(argv if argv is not None else sys.argv[1:])
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["demo"] + list(argv if argv is not None else sys.argv[1:]))
-    if args.command == "demo":
-        out = run_demo(args)
-        if args.json:
-            print(json.dumps(out))
-        else:
-            print_demo(out)
+        args = parser.parse_args(["demo"] + argv)
+    out = args.run(args)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        args.report(out)
     return 0
 
 
