@@ -12,13 +12,14 @@ from cljax.checks import check_eps, check_float_leaves
 def ball_scale(distance, radius):
     """min(1, radius / distance), branch-free and safe.
 
-    Equal to 1 inside the ball (also for radius = inf, or distance = radius = 0),
-    with finite values and gradients everywhere, including distance = 0.
+    Equal to 1 inside the ball (also for radius = inf) and 0 for radius = 0 (the
+    ball is its centre, so the projection is constant there, also at
+    distance = 0), with finite values and gradients everywhere.
     """
     outside = distance > radius
     safe_d = jnp.where(outside, distance, 1.0)
     safe_r = jnp.where(outside, radius, 0.0)
-    return jnp.where(outside, safe_r / safe_d, 1.0)
+    return jnp.where(outside, safe_r / safe_d, jnp.where(radius > 0, 1.0, 0.0))
 
 
 def project_l2_ball(tree, center, radius):
@@ -43,5 +44,5 @@ def project_l2_ball(tree, center, radius):
     radius = check_eps(radius, "radius")
     diff = tu.sub(tree, center)
     s = ball_scale(tu.norm(diff), radius)
-    return jax.tree_util.tree_map(lambda c, d: c + s * d, center, diff)
+    return jax.tree_util.tree_map(lambda c, d: (c + s * d).astype(d.dtype), center, diff)
 

@@ -19,7 +19,8 @@ import numpy as np
 PyTree = Any
 
 
-def _is_concrete(x) -> bool:
+def is_concrete(x) -> bool:
+    """True unless ``x`` is a tracer (its value is known now)."""
     return not isinstance(x, jax.core.Tracer)
 
 
@@ -95,13 +96,18 @@ def check_eps(eps, name: str = "eps"):
 
     Returns ``eps`` as a floating array (with a runtime check when traced).
     """
+    try:
+        if eps is None or isinstance(eps, (str, bytes)):
+            raise TypeError
+        dtype = jnp.result_type(eps)
+    except TypeError:
+        raise TypeError(f"{name} must be a real number, got {eps!r}") from None
     if jnp.ndim(eps) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(eps)}; "
                          "vmap over a grid of eps instead")
-    dtype = jnp.result_type(eps)
     if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
         raise TypeError(f"{name} must be a real number, got dtype {dtype}")
-    if _is_concrete(eps):
+    if is_concrete(eps):
         value = float(np.asarray(eps))
         if np.isnan(value):
             raise ValueError(f"{name} is NaN; it must be a number >= 0 (inf allowed)")
@@ -118,7 +124,7 @@ def check_weights(weights, t: int, name: str = "task_weights", allow_zero: bool 
         raise ValueError(f"{name} must have shape ({t},), got {jnp.shape(weights)}")
     bad = ~jnp.isfinite(weights) | ((weights < 0) if allow_zero else (weights <= 0))
     rule = ">= 0" if allow_zero else "> 0"
-    if _is_concrete(weights):
+    if is_concrete(weights):
         if bool(np.any(np.asarray(bad))):
             raise ValueError(f"{name} must be finite and {rule}, got {np.asarray(weights)}")
         return weights
@@ -129,7 +135,7 @@ def check_scalar_weight(weight, name: str = "global_weight"):
     """A scalar weight >= 0, finite."""
     if jnp.ndim(weight) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(weight)}")
-    if _is_concrete(weight):
+    if is_concrete(weight):
         value = float(np.asarray(weight))
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
@@ -142,7 +148,7 @@ def check_positive(value, name: str):
     """A positive, finite Python or array scalar (a step size, a tolerance)."""
     if jnp.ndim(value) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
-    if _is_concrete(value):
+    if is_concrete(value):
         v = float(np.asarray(value))
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be finite and > 0, got {v}")

@@ -41,8 +41,10 @@ tasks are coupled through c); ``residual`` is then NaN and ``converged`` False.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,7 +67,9 @@ class ProjectionResult(NamedTuple):
       task_params: θ_1..θ_T, a task tree.
       global_params: θ_g = c, a global tree.
       iterations: Newton iterations taken.
-      residual: ‖∇F(c)‖ / (2 Σ_j w_j) at the last iterate, in parameter units.
+      residual: length of the Newton step at the last iterate of the loop, an
+        estimate of the distance of θ_g to the solution, in parameter units
+        (one more Newton step follows it).
       converged: residual ≤ tol · (spread of the points).
     """
 
@@ -124,17 +128,22 @@ def _newton_direction(P, eps_vec, w, total_weight):
     return beta, g
 
 
-def _line_search(P, beta, g, eps_vec, w):
-    """Armijo backtracking along Δc = Σ β_j v_j, all step sizes at once.
+class _Search(NamedTuple):
+    """F along the Newton ray c + τΔc: ‖c + τΔc − a_j‖² = q_j + 2τ p_j + τ² h."""
 
-    Along c + τΔc, ‖c + τΔc − a_j‖² = q_j + 2τ p_j + τ² h with p = Pβ and
-    h = βᵀPβ, so F(τ) costs O(T) per trial.  Returns the step (0 if none passes).
+    q: jax.Array  # q_j = ‖c − a_j‖²
+    p: jax.Array  # p_j = ⟨c − a_j, Δc⟩
+    h: jax.Array  # ‖Δc‖²
+    slope: jax.Array  # F'(0) = ⟨∇F, Δc⟩
+
+
+def _line_search(search, eps_vec, w):
+    """Armijo backtracking, all step sizes at once: F(τ) costs O(T) per trial.
+
+    Returns the first step size 1, 1/2, 1/4, ... that passes (0 if none does).
     """
-    q = jnp.diagonal(P)
-    p = P @ beta
-    h = jnp.maximum(beta @ p, 0.0)
-    slope = g @ p  # F'(0) = ⟨∇F, Δc⟩
-    taus = 0.5 ** jnp.arange(_NUM_STEP_SIZES, dtype=P.dtype)
+    q, p, h, slope = search
+    taus = 0.5 ** jnp.arange(_NUM_STEP_SIZES, dtype=q.dtype)
     q_tau = jnp.maximum(q[None] + 2 * taus[:, None] * p[None] + taus[:, None] ** 2 * h, 0.0)
     f_tau = jax.vmap(_objective, in_axes=(0, None, None))(q_tau, eps_vec, w)
     f0 = _objective(q, eps_vec, w)
@@ -143,42 +152,63 @@ def _line_search(P, beta, g, eps_vec, w):
     return jnp.where(jnp.any(ok), taus[first], 0.0)
 
 
-def _residual(P, g, total_weight):
-    """‖∇F(c)‖ / (2 Σ w): how far one safe gradient step would move c."""
-    return safe_sqrt(g @ P @ g) / (2.0 * total_weight)
+def _gram_newton(P, eps_vec, w, total_weight):
+    """Newton step coefficients β and the line-search terms, from P.
+
+    The residual is ‖Δc‖ = √(βᵀPβ), the Newton step length: near the solution it
+    estimates the distance of c to it, also where F is flat (a gradient norm
+    would understate it there, e.g. with w_g = 0).
+    """
+    beta, g = _newton_direction(P, eps_vec, w, total_weight)
+    p = P @ beta
+    h = jnp.maximum(beta @ p, 0.0)
+    return beta, _Search(jnp.diagonal(P), p, h, g @ p), safe_sqrt(h)
+
+
+def _parameter_space_newton(c, points, eps_vec, w, total_weight):
+    """Newton step Δc = −H⁻¹∇F held in parameter space, for S ≤ T + 1 numbers.
+
+    v_j = c − a_j, ∇F = Σ_j g_j v_j, H = αI + Σ_j d_j v_j v_jᵀ (S × S), the same
+    step as the Woodbury form of :func:`_newton_direction` at O(T S² + S³).
+    """
+    v = c[None] - points
+    q = jnp.sum(v * v, axis=1)
+    _, rho, _, curv = _distance_terms(q, eps_vec, w)
+    g = 2.0 * w * rho
+    grad = g @ v
+    alpha = jnp.sum(g) + jnp.finfo(c.dtype).eps * 2.0 * total_weight
+    hess = (v.T * curv) @ v + alpha * jnp.eye(c.shape[0], dtype=c.dtype)
+    step = -jax.scipy.linalg.solve(hess, grad, assume_a="pos")
+    p = v @ step
+    h = step @ step
+    return step, _Search(q, p, h, grad @ step), safe_sqrt(h)
 
 
 class _LoopState(NamedTuple):
-    point: Any  # κ (dual) or c (primal)
-    inner: jax.Array  # P at point
-    beta: jax.Array  # Newton direction coefficients at point
-    grad: jax.Array  # gradient coefficients at point
+    point: Any  # κ (dual), c (primal)
+    step: jax.Array  # Newton step at point: β (Gram forms) or Δc (parameter space)
+    search: _Search
     residual: jax.Array
     iteration: jax.Array
     stalled: jax.Array
 
 
-def _newton_loop(point0, inner_products, move, eps_vec, w, total_weight, stop_at, max_iter):
+def _newton_loop(point0, measure, move, eps_vec, w, stop_at, max_iter):
     """Semismooth Newton with line search, as a ``lax.while_loop``.
 
-    ``inner_products(point)`` gives P; ``move(point, beta, tau)`` takes the step.
+    ``measure(point)`` gives (step, search terms, residual) and
+    ``move(point, step, tau)`` takes the step.
     """
-
-    def measure(point):
-        P = inner_products(point)
-        beta, g = _newton_direction(P, eps_vec, w, total_weight)
-        return P, beta, g, _residual(P, g, total_weight)
 
     def cond(s):
         return (s.iteration < max_iter) & ~(s.residual <= stop_at) & ~s.stalled
 
     def body(s):
-        tau = _line_search(s.inner, s.beta, s.grad, eps_vec, w)
-        point = move(s.point, s.beta, tau)
+        tau = _line_search(s.search, eps_vec, w)
+        point = move(s.point, s.step, tau)
         return _LoopState(point, *measure(point), s.iteration + 1, tau == 0)
 
-    P, beta, g, res = measure(point0)
-    init = _LoopState(point0, P, beta, g, res, jnp.asarray(0, jnp.int32), jnp.asarray(False))
+    init = _LoopState(point0, *measure(point0), jnp.asarray(0, jnp.int32), jnp.asarray(False))
     return lax.while_loop(cond, body, init)
 
 
@@ -194,18 +224,33 @@ def _flat_rows(task_leaf, global_leaf):
         [global_leaf.reshape(1, -1), task_leaf.reshape(t, -1)], axis=0)
 
 
+def _unit(rows, anchors):
+    """A power of two near max_j ‖a_j − m‖_∞ (1 when every point equals m)."""
+    big = functools.reduce(
+        jnp.maximum, [jnp.max(jnp.abs(r - m[None])) for r, m in zip(rows, anchors)])
+    finite = jnp.isfinite(big) & (big > 0)
+    return jnp.where(finite, jnp.exp2(jnp.round(jnp.log2(jnp.where(finite, big, 1.0)))), 1.0)
+
+
 def _prepare(task_params, global_params, eps, task_weights, global_weight):
     t = checks.task_count(task_params, "task_params")
     checks.check_float_leaves(task_params, "task_params")
     if global_params is None:
-        if not (isinstance(global_weight, (int, float)) and global_weight == 0):
-            raise ValueError("global_params=None needs global_weight=0")
+        # a_g does not enter the problem when w_g = 0; any placeholder will do.
+        if checks.is_concrete(global_weight):
+            if float(np.asarray(global_weight)) != 0:
+                raise ValueError(f"global_params=None needs global_weight=0, got {global_weight}")
+        else:
+            global_weight = eqx.error_if(global_weight, global_weight != 0,
+                                         "global_params=None needs global_weight=0")
         global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
     checks.check_float_leaves(global_params, "global_params")
     checks.check_global_matches(task_params, global_params)
     eps = checks.check_eps(eps)
-    dtype = jnp.result_type(*jax.tree_util.tree_leaves(task_params),
-                            *jax.tree_util.tree_leaves(global_params))
+    # Half-precision points are projected in float32 and the result cast back.
+    dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(task_params),
+                                              *jax.tree_util.tree_leaves(global_params)),
+                              jnp.float32)
     if task_weights is None:
         task_weights = jnp.ones((t,), dtype)
     task_weights = checks.check_weights(jnp.asarray(task_weights), t)
@@ -254,7 +299,7 @@ def project_cross_learning(
     t, global_params, eps, w, dtype = _prepare(
         task_params, global_params, eps, task_weights, global_weight)
     if tol is None:
-        tol = float(np.sqrt(np.finfo(dtype).eps))
+        tol = float(np.sqrt(jnp.finfo(dtype).eps))
     checks.check_positive(tol, "tol")
     total_weight = jnp.sum(w)
 
@@ -263,17 +308,25 @@ def project_cross_learning(
     rows = [_flat_rows(tl.astype(dtype), gl.astype(dtype))
             for tl, gl in zip(task_leaves, global_leaves)]
     anchors = [(w @ r) / total_weight for r in rows]
-    xs = [r - m[None] for r, m in zip(rows, anchors)]
+    # Work in centred coordinates divided by a power of two near max|a_j − m|:
+    # the answer is equivariant under this change of units, and the Gram matrix
+    # then neither overflows nor underflows, whatever the scale of the points.
+    scale = lax.stop_gradient(_unit(rows, anchors))
+    xs = [(r - m[None]) / scale for r, m in zip(rows, anchors)]
     gram = sum(x @ x.T for x in xs)
 
     # Beyond the points' spread every ε gives the same answer; clipping there
     # keeps inf out of the arithmetic (and its gradient is then exactly 0).
+    # When all points coincide, any ε > 0 leaves every constraint inactive.
     spread = safe_sqrt(jnp.max(jnp.diagonal(gram)))
-    eps_eff = jnp.minimum(eps, 2.0 * spread)
+    eps_eff = jnp.minimum(eps / scale, jnp.where(spread > 0, 2.0 * spread, 1.0))
     eps_vec = jnp.concatenate([jnp.zeros((1,), dtype), jnp.full((t,), 1.0, dtype) * eps_eff])
     stop_at = tol * spread
     n = t + 1
     eye = jnp.eye(n, dtype=dtype)
+    frozen = [lax.stop_gradient(v) for v in (eps_vec, w, total_weight)]
+    loop_args = (frozen[0], frozen[1], lax.stop_gradient(stop_at), max_iter)
+    num_params = sum(x.shape[1] for x in xs)
 
     if method == "dual":
         def inner_products(kappa, G):
@@ -286,17 +339,35 @@ def project_cross_learning(
 
         G_const = lax.stop_gradient(gram)
         loop = _newton_loop(
-            jnp.zeros((n,), dtype), lambda k: inner_products(k, G_const), move,
-            lax.stop_gradient(eps_vec), lax.stop_gradient(w),
-            lax.stop_gradient(total_weight), lax.stop_gradient(stop_at), max_iter)
+            jnp.zeros((n,), dtype),
+            lambda k: _gram_newton(inner_products(k, G_const), *frozen), move, *loop_args)
         kappa = lax.stop_gradient(loop.point)
-        P = inner_products(kappa, gram)
-        beta, _ = _newton_direction(P, eps_vec, w, total_weight)
+        beta, _, _ = _gram_newton(inner_products(kappa, gram), eps_vec, w, total_weight)
         kappa = move(kappa, beta, 1.0)
         _, rho, _, _ = _distance_terms(jnp.diagonal(inner_products(kappa, gram)), eps_vec, w)
         # θ_j = m + Σ_k K_jk x_k with K_j = e_j + ρ_j (κ − e_j); ρ_g = 1 so θ_g = c.
-        K = eye + rho[:, None] * (kappa[None, :] - eye)
+        K = (eye + rho[:, None] * (kappa[None, :] - eye)) * scale
         out_rows = [m[None] + K @ x for m, x in zip(anchors, xs)]
+    elif num_params <= n:
+        # Few parameters: Newton on the S × S Hessian, on the stacked rows.
+        points = jnp.concatenate(xs, axis=1)
+
+        def move(c, step, tau):
+            return c + tau * step
+
+        frozen_points = lax.stop_gradient(points)
+        loop = _newton_loop(
+            jnp.zeros((num_params,), dtype),
+            lambda c: _parameter_space_newton(c, frozen_points, *frozen), move, *loop_args)
+        c = lax.stop_gradient(loop.point)
+        step, _, _ = _parameter_space_newton(c, points, eps_vec, w, total_weight)
+        c = c + step
+        v = c[None] - points
+        _, rho, _, _ = _distance_terms(jnp.sum(v * v, axis=1), eps_vec, w)
+        out = points + rho[:, None] * v
+        bounds = np.cumsum([0] + [x.shape[1] for x in xs])
+        out_rows = [m[None] + scale * out[:, lo:hi]
+                    for m, lo, hi in zip(anchors, bounds[:-1], bounds[1:])]
     else:
         def primal_ops(points):
             def inner_products(c):
@@ -307,26 +378,26 @@ def project_cross_learning(
 
             return inner_products, move
 
+        frozen_products, frozen_move = primal_ops([lax.stop_gradient(x) for x in xs])
         loop = _newton_loop(
-            [lax.stop_gradient(m) for m in anchors],
-            *primal_ops([lax.stop_gradient(r) for r in rows]),
-            lax.stop_gradient(eps_vec), lax.stop_gradient(w),
-            lax.stop_gradient(total_weight), lax.stop_gradient(stop_at), max_iter)
-        inner_products, move = primal_ops(rows)
+            [jnp.zeros_like(m) for m in anchors],
+            lambda c: _gram_newton(frozen_products(c), *frozen), frozen_move, *loop_args)
+        inner_products, move = primal_ops(xs)
         c = [lax.stop_gradient(cl) for cl in loop.point]
-        P = inner_products(c)
-        beta, _ = _newton_direction(P, eps_vec, w, total_weight)
+        beta, _, _ = _gram_newton(inner_products(c), eps_vec, w, total_weight)
         c = move(c, beta, 1.0)
         _, rho, _, _ = _distance_terms(jnp.diagonal(inner_products(c)), eps_vec, w)
-        out_rows = [r + rho[:, None] * (cl[None] - r) for cl, r in zip(c, rows)]
+        out_rows = [m[None] + scale * (x + rho[:, None] * (cl[None] - x))
+                    for m, cl, x in zip(anchors, c, xs)]
 
-    global_out = [o[0].reshape(gl.shape) for o, gl in zip(out_rows, global_leaves)]
-    task_out = [o[1:].reshape(tl.shape) for o, tl in zip(out_rows, task_leaves)]
+    global_out = [o[0].reshape(gl.shape).astype(gl.dtype)
+                  for o, gl in zip(out_rows, global_leaves)]
+    task_out = [o[1:].reshape(tl.shape).astype(tl.dtype) for o, tl in zip(out_rows, task_leaves)]
     return ProjectionResult(
         task_params=jax.tree_util.tree_unflatten(treedef, task_out),
         global_params=jax.tree_util.tree_unflatten(treedef, global_out),
         iterations=loop.iteration,
-        residual=loop.residual,
+        residual=loop.residual * scale,
         converged=loop.residual <= stop_at,
     )
 

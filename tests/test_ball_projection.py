@@ -165,7 +165,7 @@ def test_matches_closed_form_property(x, c, r):
     (0.5, 1.0, 1.0),
     (1.0, 1.0, 1.0),
     (1.0, 0.0, 0.0),
-    (0.0, 0.0, 1.0),
+    (0.0, 0.0, 0.0),  # the zero ball: P is constant, so the scale is 0 too
     (0.0, 1.0, 1.0),
     (3.0, np.inf, 1.0),
     (1e300, 1.0, 1e-300),
@@ -244,6 +244,23 @@ def test_jacobian_is_identity_at_the_center_of_a_positive_ball():
     c = np.array([0.5, -1.0, 2.0])
     jac = jax.jacobian(project_l2_ball)(c.copy(), c, 1.0)
     np.testing.assert_array_equal(jac, np.eye(3))
+
+
+def test_jacobian_is_zero_for_a_zero_radius_ball():
+    """r = 0: the ball is its centre, P(x) = c for every x, so ∂P/∂x = 0 (also at x = c)
+    and ∂P/∂c = I; checked against the constant map's finite differences."""
+    c = np.array([0.5, -1.0, 2.0])
+    for x in (c.copy(), c + np.array([0.3, 0.0, -0.1])):
+        d_x, d_c = jax.jacobian(project_l2_ball, argnums=(0, 1))(x, c, 0.0)
+        np.testing.assert_array_equal(d_x, np.zeros((3, 3)))
+        np.testing.assert_array_equal(d_c, np.eye(3))
+
+
+def test_integer_center_gives_the_tree_dtype():
+    x = jnp.array([3.0, 4.0], jnp.float32)
+    got = project_l2_ball(x, jnp.array([0, 0]), 2.5)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, [1.5, 2.0], rtol=1e-6)
 
 
 def test_vmap_over_radii_and_points():

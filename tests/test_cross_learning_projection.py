@@ -464,6 +464,57 @@ def test_all_points_equal(method, global_weight):
         assert np.isfinite(float(out.residual)) and bool(out.converged)
 
 
+@pytest.mark.parametrize("global_weight", [0.0, 1.0])
+def test_all_points_equal_jacobian_is_identity_for_positive_eps(method, global_weight):
+    """Every a_t and a_g equal and ε > 0: every constraint is strictly inactive, so
+    P_C is the identity near the data and ∂θ_t/∂a_s = δ_ts I (the constant ε = 0
+    answer, the weighted mean, would give w_s/Σw instead)."""
+    p = np.array([0.3, -1.2])
+    a = np.tile(p, (3, 1))
+    jac = jax.jacobian(lambda a: PROJECT_JIT(a, p, jnp.asarray(0.5),
+                                             global_weight=jnp.asarray(global_weight),
+                                             method=method, tol=TOL64).task_params)(a)
+    np.testing.assert_allclose(np.reshape(jac, (6, 6)), np.eye(6), atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-30, 1e30, 1e200])
+def test_extreme_scales_are_equivariant(instance, method, scale):
+    """P_C(s·a; s·ε) = s·P_C(a; ε): no overflow or underflow in the Gram matrix,
+    even where ‖a‖² is outside the float64 range."""
+    a, a_g, w = instance
+    theta, theta_g, _ = project(a, a_g, 0.4, w=w, method=method)
+    theta_s, theta_g_s, out = project(a * scale, a_g * scale, 0.4 * scale, w=w, method=method)
+    np.testing.assert_allclose(theta_s / scale, theta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(theta_g_s / scale, theta_g, rtol=1e-10, atol=1e-12)
+    assert bool(out.converged)
+
+
+def test_flat_objective_reports_an_honest_residual(method):
+    """w_g = 0, a_1,2 = (∓1, 0), a_3 = (0, ½), ε = 1: c = 0 is the only point within ε
+    of a_1 and a_2, but F grows like y⁴ along the y axis, so Newton converges only
+    linearly and a small gradient does not mean a small error.  At the default
+    tolerance the answer must be accurate to the tolerance, not just converged."""
+    a = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5]])
+    _, theta_g, out = project(a, np.zeros(2), 1.0, wg=0.0, method=method)
+    assert bool(out.converged)
+    assert np.linalg.norm(theta_g) <= 10 * TOL64
+    assert np.linalg.norm(theta_g) <= 5 * float(out.residual)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_is_projected_in_float32(instance, method, dtype):
+    """Half-precision points: the result has their dtype and equals the float32
+    projection of the same (rounded) points, rounded."""
+    a, a_g, _ = instance
+    a_h, a_g_h = jnp.asarray(a, dtype), jnp.asarray(a_g, dtype)
+    out = project_cross_learning(a_h, a_g_h, 0.5, method=method)
+    ref = project_cross_learning(a_h.astype(jnp.float32), a_g_h.astype(jnp.float32), 0.5,
+                                 method=method)
+    assert out.task_params.dtype == dtype and out.global_params.dtype == dtype
+    np.testing.assert_array_equal(out.task_params, ref.task_params.astype(dtype))
+    np.testing.assert_array_equal(out.global_params, ref.global_params.astype(dtype))
+
+
 def symmetric_configuration():
     """a_1 = a_g = 0 = the centroid, a_2 = −a_3 = (2, 0), a_4 = −a_5 = (0, 3)."""
     a = np.array([[0.0, 0.0], [2.0, 0.0], [-2.0, 0.0], [0.0, 3.0], [0.0, -3.0]])

@@ -47,8 +47,10 @@ def tree_points():
     (np.ones((1,)), ValueError, r"eps must be a scalar"),
     (1j, TypeError, r"eps must be a real number"),
     (True, TypeError, r"eps must be a real number"),
+    ("0.5", TypeError, r"eps must be a real number, got '0.5'"),
+    (None, TypeError, r"eps must be a real number, got None"),
 ], ids=["negative", "tiny-negative", "minus-inf", "nan", "vector", "length-1-array",
-        "complex", "bool"])
+        "complex", "bool", "string", "none"])
 def test_bad_eps_is_rejected(points, eps, error, message):
     a, a_g = points
     with pytest.raises(error, match=message):
@@ -156,6 +158,16 @@ def test_missing_global_needs_zero_global_weight(points):
     a, _ = points
     with pytest.raises(ValueError, match=r"global_params=None needs global_weight=0"):
         project_cross_learning(a, None, 1.0)
+
+
+def test_missing_global_accepts_a_zero_weight_array_and_checks_traced_ones(points):
+    a, _ = points
+    out = project_cross_learning(a, None, 0.0, global_weight=jnp.asarray(0.0))
+    np.testing.assert_allclose(out.task_params, np.tile(a.mean(0), (T, 1)), atol=1e-12)
+    f = jax.jit(lambda gw: project_cross_learning(a, None, 0.0, global_weight=gw).task_params)
+    np.testing.assert_allclose(f(0.0), np.tile(a.mean(0), (T, 1)), atol=1e-12)
+    with pytest.raises(Exception, match=r"global_params=None needs global_weight=0"):
+        jax.block_until_ready(f(1.0))
 
 
 # ---------------------------------------------------------------------------
