@@ -64,7 +64,10 @@ def run_covid(args) -> dict:
     from cljax import covid_experiment as ce
 
     start = time.perf_counter()
-    problem = ce.default_problem(args.target, args.n_train, args.cases, args.windows)
+    try:
+        problem = ce.default_problem(args.target, args.n_train, args.cases, args.windows)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"cljax covid: {err}") from err
     fit = ce.SIRFit(admm_iterations=args.iterations, prox_steps=args.prox_steps,
                     rescale_dual=not args.authors_dual)
     _log(f"[covid] {len(problem.windows)} countries, target {problem.target.iso_code}, "
