@@ -124,10 +124,14 @@ class LeastSquaresProx:
         def objective(x):
             return jnp.sum(residual(x) ** 2)
 
+        def residual_twice(x):
+            r = residual(x)
+            return r, r
+
         def body(carry, _):
             x, mu = carry
-            res = residual(x)
-            jac = jax.jacfwd(residual)(x)
+            # One forward-mode pass gives the Jacobian and (as aux) the residual.
+            jac, res = jax.jacfwd(residual_twice, has_aux=True)(x)
             jtj = jac.T @ jac
             lhs = jtj + mu * jnp.eye(x.size, dtype=x.dtype)
             trial = self._clip(x - jnp.linalg.solve(lhs, jac.T @ res), unravel)
