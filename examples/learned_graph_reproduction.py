@@ -113,6 +113,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes (for a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--msd-noise", type=float, nargs="+", default=[6.0, 10.0],
+                        help="σ_v of the MSD experiment (one run each)")
+    parser.add_argument("--only-msd", action="store_true")
     args = parser.parse_args(argv)
     key = jax.random.PRNGKey(args.seed)
     k = 10
@@ -124,6 +127,12 @@ def main(argv=None):
     start = time.perf_counter()
     out = {"K": k}
     mus = np.geomspace(0.001, 0.01, 4)
+    if args.only_msd:
+        out["msd"] = {str(sv): msd_curves(jax.random.fold_in(key, 3), k, m_msd, sv, 0.01,
+                                          steps_msd, [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+                      for sv in args.msd_noise}
+        print(json.dumps(out))
+        return
     print("1/3 Laplacian error vs mu", file=sys.stderr)
     out["laplacian_vs_mu"] = {
         "gmrf_draw": laplacian_vs_step(jax.random.fold_in(key, 1), k, m_slope, 3.0, mus,
@@ -135,8 +144,9 @@ def main(argv=None):
     out["covariance_vs_M"] = covariance_vs_m(jax.random.fold_in(key, 2), k, ms, 3.0,
                                              [0.002, 0.02], steps_cov)
     print("3/3 MSD learning curves", file=sys.stderr)
-    out["msd"] = msd_curves(jax.random.fold_in(key, 3), k, m_msd, 10.0, 0.01, steps_msd,
-                            [0.03, 0.1, 0.3, 1.0, 3.0])
+    out["msd"] = {str(sv): msd_curves(jax.random.fold_in(key, 3), k, m_msd, sv, 0.01,
+                                      steps_msd, [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+                  for sv in args.msd_noise}
     out["seconds"] = time.perf_counter() - start
     if args.plot:
         plot(out, args.plot)
@@ -159,8 +169,10 @@ def plot(out, path):
         ax[1].axhline(c["predicted_floor"][mu], color=line.get_color(), ls=":")
     ax[1].set(xlabel="M", ylabel="‖QΣ̂Q − L†‖_F / ‖L†‖_F")
     ax[1].legend()
-    for name, curve in out["msd"]["curves"].items():
+    sv = sorted(out["msd"])[0]
+    for name, curve in out["msd"][sv]["curves"].items():
         ax[2].plot(10 * np.log10(np.asarray(curve)), label=name)
+    ax[2].set_title(f"σ_v = {sv}")
     ax[2].set(xlabel="iteration (subsampled)", ylabel="MSD (dB)")
     ax[2].legend()
     fig.tight_layout()
