@@ -119,6 +119,7 @@ def add_demo_parser(sub) -> None:
 # (flax, matplotlib, tensorflow-datasets) inside their ``run`` functions.
 SUBCOMMAND_MODULES: dict[str, str] = {
     "covid": "cljax.covid_cli",
+    "compare": "cljax.compare_cli",
 }
 
 
