@@ -26,7 +26,9 @@ def _non_negative_float(text):
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("covid", help="COVID-19 SIR cross-learning (paper Figs 4-8)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--target", default="ARG", help="ISO code of the target country (ARG)")
+    p.add_argument("--target", default=None,
+                   help="ISO code of the target country (default: the windows table's row "
+                        "with role target, ARG in the shipped table)")
     p.add_argument("--n-train", type=positive_int, default=10,
                    help="training days of the target, N (10)")
     p.add_argument("--eps", type=_non_negative_float, default=0.1,

@@ -6,13 +6,15 @@ Reads the case table shipped with cljax (JHU CSSE, CC BY 4.0, see
 ``date``, ``total_cases``, ``new_cases`` and ``population`` are used), and builds
 the SIR series of a window as the data README defines them:
 
-    I(t) = Σ_{s=t−13}^{t} new_cases(s)       (14-day trailing sum, missing = 0)
+    I(t) = Σ_{s=t−13}^{t} new_cases(s)       (14-day trailing sum)
     S(t) = population − total_cases(t)
     R(t) = population − S(t) − I(t)
 
 A window is ``window_days`` days from ``start_date``, cut after the last day on
 which I exceeds ``peak_fraction`` · max I inside the window; its SIR initial
-condition is (S, I, R) on ``start_date``.
+condition is (S, I, R) on ``start_date``.  Every new_cases value of a window
+and of its 13-day lookback must be in the file (an error names the missing
+dates), so I is never a partial sum.
 """
 
 from __future__ import annotations
@@ -91,6 +93,20 @@ def _csv_reader(path, required):
         raise ValueError(f"{name!r} lacks the column(s) {', '.join(missing)}; "
                          f"it needs {', '.join(required)} (found: {', '.join(header)})")
     return reader, {c: header.index(c) for c in header}, name
+
+
+def _data_rows(reader, name, width):
+    """(line number, row) of every non-empty data row, each checked to have ``width`` fields."""
+    try:
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) < width:
+                raise ValueError(f"{name!r} line {line}: {len(row)} fields, expected "
+                                 f"at least {width}")
+            yield line, row
+    except csv.Error as err:
+        raise ValueError(f"{name!r} is not a readable CSV file: {err}") from err
 
 
 def _parse_date(text, what):
@@ -185,21 +201,13 @@ def load_cases(path=None, countries=None) -> CaseTable:
     width = max(col.values()) + 1
     rows: dict[str, list] = {}
     locations: dict[str, str] = {}
-    try:
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) < width:
-                raise ValueError(f"{name!r} line {line}: {len(row)} fields, expected "
-                                 f"at least {width}")
-            iso = row[i_iso].strip()
-            if iso not in locations:
-                locations[iso] = row[i_loc].strip() if i_loc is not None else ""
-            if keep is None or iso in keep:
-                rows.setdefault(iso, []).append(
-                    (row[i_date], row[i_tot], row[i_new], row[i_pop], line))
-    except csv.Error as err:
-        raise ValueError(f"{name!r} is not a readable CSV file: {err}") from err
+    for line, row in _data_rows(reader, name, width):
+        iso = row[i_iso].strip()
+        if iso not in locations:
+            locations[iso] = row[i_loc].strip() if i_loc is not None else ""
+        if keep is None or iso in keep:
+            rows.setdefault(iso, []).append(
+                (row[i_date], row[i_tot], row[i_new], row[i_pop], line))
     if not locations:
         raise ValueError(f"{name!r} has a header but no data rows")
     if keep is not None:
@@ -244,17 +252,22 @@ class WindowSpec(NamedTuple):
     role: str
 
 
+ROLES = ("target", "source")
+
+
 def load_windows(path=None) -> tuple[WindowSpec, ...]:
     """The windows table: ``iso_code,start_date,window_days[,role]`` per row.
 
-    ``path=None`` reads the paper's 15-country table shipped with cljax.
+    ``role`` is ``target`` or ``source`` (all ``source`` without the column);
+    :func:`target_of` picks the target.  ``path=None`` reads the paper's
+    15-country table shipped with cljax (target ARG).
     """
     source = shipped_file(_WINDOWS_FILE) if path is None else path
     reader, col, name = _csv_reader(source, ("iso_code", "start_date", "window_days"))
+    width = max(col[c] for c in ("iso_code", "start_date", "window_days", "role")
+                if c in col) + 1
     out = []
-    for line, row in enumerate(reader, start=2):
-        if not row:
-            continue
+    for line, row in _data_rows(reader, name, width):
         where = f"{name!r} line {line}"
         try:
             days = int(row[col["window_days"]])
@@ -264,7 +277,10 @@ def load_windows(path=None) -> tuple[WindowSpec, ...]:
         if days < MIN_WINDOW_DAYS:
             raise ValueError(f"{where}: window_days = {days} is too few; a SIR fit needs "
                              f"at least {MIN_WINDOW_DAYS} days")
-        role = row[col["role"]].strip() if "role" in col else "source"
+        role = row[col["role"]].strip().lower() if "role" in col else "source"
+        if role not in ROLES:
+            raise ValueError(f"{where}, column role: {row[col['role']]!r} is not one of "
+                             f"{', '.join(ROLES)}")
         out.append(WindowSpec(row[col["iso_code"]].strip(),
                               _parse_date(row[col["start_date"]], f"{where}, column start_date"),
                               days, role))
@@ -275,6 +291,16 @@ def load_windows(path=None) -> tuple[WindowSpec, ...]:
     if dup:
         raise ValueError(f"{name!r} lists {', '.join(dup)} more than once")
     return tuple(out)
+
+
+def target_of(specs) -> str:
+    """ISO code of the one window whose role is ``target``; raises if none or several."""
+    targets = [w.iso_code for w in specs if w.role == "target"]
+    if len(targets) != 1:
+        found = "no row" if not targets else f"{len(targets)} rows ({', '.join(targets)})"
+        raise ValueError(f"the windows table has {found} with role = target; mark exactly "
+                         "one, or name the target explicitly (--target ISO)")
+    return targets[0]
 
 
 class CountryWindow(NamedTuple):
@@ -321,11 +347,23 @@ def sir_series(cases: CountryCases, start_date, window_days: int):
             f"the window {start} .. {end} of {cases.iso_code} is outside its data, which "
             f"covers {cases.first_date} .. {cases.last_date}")
     k0 = (start - cases.first_date).days
-    new = np.nan_to_num(cases.new_cases, nan=0.0)
-    padded = np.concatenate([np.zeros(ROLLING_DAYS - 1), new])
-    csum = np.concatenate([[0.0], np.cumsum(padded)])
+    lookback = start - dt.timedelta(days=ROLLING_DAYS - 1)
+    if k0 < ROLLING_DAYS - 1:
+        raise ValueError(
+            f"{cases.iso_code}: I on {start} is the sum of new_cases over {lookback} .. "
+            f"{start}, but the data start on {cases.first_date}; start the window on "
+            f"{cases.first_date + dt.timedelta(days=ROLLING_DAYS - 1)} or later")
+    new = cases.new_cases[k0 - (ROLLING_DAYS - 1):k0 + window_days]
+    if np.any(np.isnan(new)):
+        missing = [str(lookback + dt.timedelta(days=int(k)))
+                   for k in np.flatnonzero(np.isnan(new))]
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(f"{cases.iso_code}: new_cases is missing on {', '.join(missing[:5])}"
+                         f"{more}, inside the window {start} .. {end} or its "
+                         f"{ROLLING_DAYS - 1}-day lookback from {lookback}")
+    csum = np.concatenate([[0.0], np.cumsum(new)])
+    infected = csum[ROLLING_DAYS:] - csum[:-ROLLING_DAYS]
     idx = np.arange(k0, k0 + window_days)
-    infected = csum[idx + ROLLING_DAYS] - csum[idx]
     total = cases.total_cases[idx]
     pop = cases.population[k0]
     if not np.isfinite(pop) or pop <= 0:

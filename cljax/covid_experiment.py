@@ -37,7 +37,8 @@ import numpy as np
 
 from cljax import sir
 from cljax.admm import ADMM, authors_schedule
-from cljax.covid_data import CountryWindow, build_windows, load_windows
+from cljax.checks import check_eps
+from cljax.covid_data import CountryWindow, build_windows, load_windows, target_of
 from cljax.prox import LeastSquaresProx
 
 DEFAULT_THETA0 = (0.3, 0.1)  # R0 = 3 with a 10-day infectious period: a textbook start
@@ -46,8 +47,10 @@ DEFAULT_THETA0 = (0.3, 0.1)  # R0 = 3 with a 10-day infectious period: a textboo
 class SIRTasks(NamedTuple):
     """Per-country arrays, leading axis T (countries), padded to ``num_days``.
 
-    ``weight`` = mask / sqrt(Σ mask · observed²), so the residual of country t
-    is weight · (i_model − observed) and its loss L_t = Σ residual².
+    ``weight`` = mask / sqrt(Σ mask · observed²) (:func:`loss_weight`), so the
+    residual of country t is weight · (i_model − observed) and its loss
+    L_t = Σ residual².  The mask (:func:`training_mask`) is every day of a
+    source's window and the target's first N days, whatever their values.
     """
 
     initial: jax.Array  # (T, 2) fractions (s0, i0)
@@ -57,11 +60,15 @@ class SIRTasks(NamedTuple):
 
 @dataclass(frozen=True)
 class CovidProblem:
-    """The windows of one experiment, the target's index and its training days."""
+    """The windows of one experiment, the target's index and its training days.
+
+    ``source`` names the case data (figure titles).
+    """
 
     windows: tuple  # CountryWindow, target first
     n_train: int
     num_days: int  # padded length D
+    source: str = "JHU CSSE"
 
     @property
     def iso_codes(self) -> list[str]:
@@ -80,14 +87,21 @@ class CovidProblem:
 HORIZON_FACTOR = 10
 
 
-def make_problem(windows=None, target: str = "ARG", n_train: int = 10) -> CovidProblem:
+def make_problem(windows=None, target: str | None = None, n_train: int = 10,
+                 source: str = "JHU CSSE") -> CovidProblem:
     """Set up the experiment; the target moves to index 0.
 
     Args:
       windows: CountryWindow tuple (default: the paper's 15, shipped data).
-      target: ISO code of the target country, one of the windows.
+      target: ISO code of the target country, one of the windows (default: the
+        shipped windows table's role = target row, ARG; required with ``windows``).
       n_train: days of the target used for training (2 ≤ N ≤ its cut length).
+      source: name of the case data, for figure titles.
     """
+    if target is None:
+        if windows is not None:
+            raise ValueError("target is required when windows are given")
+        target = target_of(load_windows())
     windows = build_windows() if windows is None else tuple(windows)
     codes = [w.iso_code for w in windows]
     if target not in codes:
@@ -103,34 +117,65 @@ def make_problem(windows=None, target: str = "ARG", n_train: int = 10) -> CovidP
     if not 2 <= n_train <= ordered[0].days:
         raise ValueError(f"n_train = {n_train} must be between 2 and the target {target}'s "
                          f"window length, {ordered[0].days} days")
-    return CovidProblem(ordered, n_train, max(w.days for w in ordered))
+    return CovidProblem(ordered, n_train, max(w.days for w in ordered), source)
+
+
+def training_mask(window_mask, n_train):
+    """The days each country is fitted on: its window, the target's (row 0) only < N.
+
+    ``window_mask`` (T, D) is 1 on each country's window days; traceable in N.
+    """
+    days = jnp.arange(window_mask.shape[1])
+    return window_mask.at[0].set(jnp.where(days < n_train, window_mask[0], 0.0))
+
+
+def loss_weight(mask, observed):
+    """mask / sqrt(Σ_days mask · observed²) per country (row), the scale-free loss weight."""
+    return mask / jnp.sqrt(jnp.sum(mask * observed**2, axis=-1, keepdims=True))
+
+
+def check_loss_scale(problem: CovidProblem, n_train) -> None:
+    """Raise unless every country's training days have Σ observed² > 0.
+
+    An all-zero infected series (or a target whose first N days are zero) has no
+    scale for the loss; its weight would be 0/0 = NaN and spread to every fit.
+    """
+    for k, w in enumerate(problem.windows):
+        days = int(n_train) if k == 0 else w.days
+        if not np.sum((w.infected[:days] / w.population) ** 2) > 0:
+            what = f"the first {days} training days" if k == 0 else f"its {days}-day window"
+            raise ValueError(f"{w.iso_code}: the infected series is zero on {what} from "
+                             f"{w.start_date}; the scale-free loss needs some infections")
+
+
+def padded_arrays(problem: CovidProblem, dtype=None):
+    """(initial (T, 2), observed (T, D), window (T, D)): fractions padded to D days,
+    ``window`` = 1 on each country's window days."""
+    t, d = len(problem.windows), problem.num_days
+    observed = np.zeros((t, d))
+    window = np.zeros((t, d))
+    initial = np.zeros((t, 2))
+    for k, w in enumerate(problem.windows):
+        observed[k, :w.days] = w.infected / w.population
+        window[k, :w.days] = 1.0
+        initial[k] = w.susceptible[0] / w.population, w.infected[0] / w.population
+    dtype = dtype or jnp.result_type(float)
+    return tuple(jnp.asarray(a, dtype) for a in (initial, observed, window))
+
+
+def masked_tasks(initial, observed, window, n_train) -> SIRTasks:
+    """The tasks with the target trained on its first ``n_train`` days (traceable in N).
+
+    The one masking rule of every experiment (single run, ε sweep, N sweep).
+    """
+    return SIRTasks(initial, observed, loss_weight(training_mask(window, n_train), observed))
 
 
 def task_arrays(problem: CovidProblem, n_train=None, dtype=None) -> SIRTasks:
     """The padded arrays; ``n_train`` (default the problem's) masks the target."""
     n = problem.n_train if n_train is None else n_train
-    t, d = len(problem.windows), problem.num_days
-    observed = np.zeros((t, d))
-    mask = np.zeros((t, d))
-    initial = np.zeros((t, 2))
-    for k, w in enumerate(problem.windows):
-        observed[k, :w.days] = w.infected / w.population
-        mask[k, :w.days] = 1.0
-        initial[k] = w.susceptible[0] / w.population, w.infected[0] / w.population
-    dtype = dtype or jnp.result_type(float)
-    observed, mask, initial = (jnp.asarray(a, dtype) for a in (observed, mask, initial))
-    days = jnp.arange(d)
-    mask = mask.at[0].set(jnp.where(days < n, mask[0], 0.0))
-    weight = mask / jnp.sqrt(jnp.sum(mask * observed**2, axis=1, keepdims=True))
-    return SIRTasks(initial, observed, weight)
-
-
-def _with_target_days(tasks: SIRTasks, n_train) -> SIRTasks:
-    """Traceable re-mask of the target to its first ``n_train`` days."""
-    keep = (jnp.arange(tasks.observed.shape[1]) < n_train) & (tasks.observed[0] > 0)
-    w0 = jnp.where(keep, 1.0, 0.0).astype(tasks.observed.dtype)
-    w0 = w0 / jnp.sqrt(jnp.sum(w0 * tasks.observed[0] ** 2))
-    return tasks._replace(weight=tasks.weight.at[0].set(w0))
+    check_loss_scale(problem, n)
+    return masked_tasks(*padded_arrays(problem, dtype), n)
 
 
 # ---------------------------------------------------------------------------
@@ -254,6 +299,7 @@ def run_estimators(problem: CovidProblem, eps: float = 0.1, fit: SIRFit = SIRFit
     Returns plain numbers: per estimator the target's β, γ, peak error (%) and
     lag (days), and every country's (β, γ) for separate and cross-learning.
     """
+    eps = check_eps(eps)
     tasks = task_arrays(problem)
     truth = truth_fraction(problem)
     horizon = problem.horizon
@@ -266,9 +312,10 @@ def run_estimators(problem: CovidProblem, eps: float = 0.1, fit: SIRFit = SIRFit
         metric = lambda th: peak_metrics(th, tasks, truth, horizon, fit.solver)  # noqa: E731
         return sep, con, cl, metric(sep[0]), metric(con), metric(cl.task_params[0])
 
-    sep, con, cl, m_sep, m_con, m_cl = jax.device_get(solve(tasks, jnp.asarray(eps, tasks.observed.dtype)))
+    dtype = tasks.observed.dtype
+    sep, con, cl, m_sep, m_con, m_cl = jax.device_get(solve(tasks, jnp.asarray(eps, dtype)))
     out = {"target": problem.target.iso_code, "n_train": problem.n_train, "eps": float(eps),
-           "countries": problem.iso_codes, "estimators": {}}
+           "dtype": str(dtype), "countries": problem.iso_codes, "estimators": {}}
     for name, theta, m in (("separate", sep[0], m_sep), ("consensus", con, m_con),
                            ("cross_learning", cl.task_params[0], m_cl)):
         out["estimators"][name] = {
@@ -326,8 +373,14 @@ def eps_sweep_program(problem: CovidProblem, fit: SIRFit = SIRFit(), progress=No
 
 def eps_sweep(problem: CovidProblem, eps_grid, fit: SIRFit = SIRFit(), progress=None) -> dict:
     """Fig 7: P_CL over ``eps_grid`` as one jitted program vmapped over ε."""
+    grid = np.asarray(eps_grid, float)
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(f"eps_grid must be a non-empty 1-D sequence of eps values, got shape "
+                         f"{grid.shape}")
+    for k, eps in enumerate(grid):
+        check_eps(eps, f"eps_grid[{k}]")
     tasks = task_arrays(problem)
-    grid = jnp.asarray(eps_grid, tasks.observed.dtype)
+    grid = jnp.asarray(grid, tasks.observed.dtype)
     z, zg, m = jax.device_get(eps_sweep_program(problem, fit, progress)(tasks, grid))
     return {"eps": np.asarray(grid).tolist(),
             "beta": np.asarray(z[:, 0, 0]).tolist(), "gamma": np.asarray(z[:, 0, 1]).tolist(),
@@ -337,17 +390,25 @@ def eps_sweep(problem: CovidProblem, eps_grid, fit: SIRFit = SIRFit(), progress=
 
 
 def n_sweep(problem: CovidProblem, n_grid, eps: float = 0.1, fit: SIRFit = SIRFit()) -> dict:
-    """Fig 8: the three estimators for every N in ``n_grid`` (one program vmapped over N)."""
-    n_grid = np.asarray(n_grid, int)
+    """Fig 8: the three estimators for every N in ``n_grid`` (one program vmapped over N).
+
+    Each N is the problem :func:`run_estimators` solves with ``n_train = N``.
+    """
+    n_grid = np.asarray(n_grid, int).ravel()
+    if n_grid.size == 0:
+        raise ValueError("n_grid is empty; give at least one N (training days of the target)")
     if n_grid.min() < 2 or n_grid.max() > problem.target.days:
         raise ValueError(f"n_grid must lie in 2..{problem.target.days} (the target's "
                          f"window), got {n_grid.min()}..{n_grid.max()}")
-    base = task_arrays(problem)
+    eps = check_eps(eps)
+    for n in n_grid:
+        check_loss_scale(problem, n)
+    arrays = padded_arrays(problem)
     truth = truth_fraction(problem)
     horizon = problem.horizon
 
     def one(n):
-        tasks = _with_target_days(base, n)
+        tasks = masked_tasks(*arrays, n)
         sep = fit_separate(tasks, fit)
         con = fit_consensus(tasks, fit)
         cl = fit_cross_learning(tasks, eps, fit, init=sep)
@@ -365,10 +426,17 @@ def n_sweep(problem: CovidProblem, n_grid, eps: float = 0.1, fit: SIRFit = SIRFi
     return out
 
 
-def default_problem(target="ARG", n_train=10, cases=None, windows=None) -> CovidProblem:
-    """The paper's setup from the shipped data (or a user's cases/windows files)."""
+def default_problem(target=None, n_train=10, cases=None, windows=None) -> CovidProblem:
+    """The paper's setup from the shipped data (or a user's cases/windows files).
+
+    ``target=None`` takes the windows table's role = target row (ARG when shipped).
+    """
+    import os
+
     from cljax.covid_data import load_cases
 
     specs = load_windows(windows)
+    target = target_of(specs) if target is None else target
     table = load_cases(cases, countries=[w.iso_code for w in specs])
-    return make_problem(build_windows(table, specs), target, n_train)
+    source = "JHU CSSE" if cases is None else os.path.basename(os.fspath(cases))
+    return make_problem(build_windows(table, specs), target, n_train, source)

@@ -32,6 +32,13 @@ def _write_csv(path, header, rows):
         w.writerows(rows)
 
 
+def _save(plt, fig, png, title=None):
+    """Lay out, write the PNG (``title`` also as its metadata) and close."""
+    fig.tight_layout()
+    fig.savefig(png, dpi=120, metadata={"Title": title} if title else None)
+    plt.close(fig)
+
+
 def _paths(folder, stem):
     os.makedirs(folder, exist_ok=True)
     return os.path.join(folder, stem + ".png"), os.path.join(folder, stem + ".csv")
@@ -53,11 +60,10 @@ def fig4_data(problem: CovidProblem, folder) -> tuple[str, str]:
     ax.set_yscale("log")
     ax.set_xlabel("days from window start")
     ax.set_ylabel("I / population (14-day sum of new cases)")
-    ax.set_title("COVID-19 windows (JHU CSSE)")
+    title = f"COVID-19 windows ({problem.source})"
+    ax.set_title(title)
     ax.legend(ncol=3, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, png, title)
     _write_csv(path_csv, ["iso_code", "day", "date", "infected", "susceptible", "recovered",
                           "population"], rows)
     return png, path_csv
@@ -90,9 +96,7 @@ def fig5_prediction(problem: CovidProblem, result: dict, folder,
     ax.set_ylabel("infected I")
     ax.set_title(f"{target.iso_code}, N = {n}, eps = {result['eps']:g}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, png)
     rows = []
     for d in range(days):
         truth = target.infected[d] if d < target.days else ""
@@ -121,9 +125,7 @@ def fig6_parameters(problem: CovidProblem, result: dict, folder) -> tuple[str, s
     ax.set_ylabel("gamma")
     ax.set_aspect("equal")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, png)
     rows = [[c, *s, *k] for c, s, k in zip(problem.iso_codes, sep, cl)]
     rows.append(["centroid", "", "", *centre])
     _write_csv(path_csv, ["iso_code", "beta_separate", "gamma_separate",
@@ -148,9 +150,7 @@ def fig7_eps_sweep(sweep: dict, baselines: dict, folder) -> tuple[str, str]:
         ax.set_xlabel("eps")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, png)
     rows = list(zip(eps, sweep["beta"], sweep["gamma"], sweep["peak_error_percent"],
                     sweep["lag_days"]))
     _write_csv(path_csv, ["eps", "beta", "gamma", "peak_error_percent", "lag_days"], rows)
@@ -171,9 +171,7 @@ def fig8_n_sweep(sweep: dict, folder) -> tuple[str, str]:
     ax.set_ylabel("peak error (%)")
     ax.set_title(f"eps = {sweep['eps']:g}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _save(plt, fig, png)
     header, cols = ["n"], [n]
     for name, est in sweep["estimators"].items():
         for key in ("beta", "gamma", "peak_error_percent", "lag_days"):

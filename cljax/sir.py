@@ -9,10 +9,11 @@ implied), so one code path serves every country and float32 is accurate:
 
 Parameters are the array θ = (β, γ).  :func:`simulate` returns the daily values
 at τ = 0, 1, ..., num_days − 1; it is jit-able, vmap-able and differentiable in
-θ.  Two integrations, both diffrax's Tsit5 (see :class:`SIRSolver`): fixed
-steps of a day (the default, cheap enough for a 101-ε × 200-iteration ADMM
-sweep, within ~1e-5 relative of the adaptive one for the rates met here) and
-adaptive ``diffeqsolve`` (the reference).
+θ.  Two integrations (see :class:`SIRSolver`): fixed steps of a day with the
+classical RK4 (:class:`ClassicRK4`, the default, cheap enough for a
+101-ε × 200-iteration ADMM sweep, within ~1e-5 relative of the adaptive one for
+the rates met here; diffrax's Tsit5 on request) and adaptive ``diffeqsolve``
+with Tsit5 (the reference).
 The peak of I is where β s = γ.
 """
 

@@ -1,5 +1,6 @@
 """The COVID-19 loader: series as the data README defines them, and its errors."""
 
+import csv
 import datetime as dt
 import gzip
 
@@ -36,6 +37,30 @@ def _toy_rows(iso="AAA", name="Aland", days=40, pop=1000.0):
     return rows
 
 
+def _set_field(rows, k, column, value):
+    """Row k of the toy rows with field ``column`` (index in HEADER) replaced."""
+    parts = rows[k].rstrip("\n").split(",")
+    parts[column] = value
+    rows[k] = ",".join(parts) + "\n"
+    return rows
+
+
+def _raw_peak(iso, start, days):
+    """Max and argmax date of the 14-day sum of new_cases, read from the shipped CSV with
+    the csv module alone (independent of cljax.covid_data)."""
+    new = {}
+    with gzip.open(cd.shipped_file("covid_cases_jhu.csv.gz").open("rb"), "rt") as f:
+        for row in csv.DictReader(f):
+            if row["iso_code"] == iso:
+                new[dt.date.fromisoformat(row["date"])] = float(row["new_cases"])
+    sums = {}
+    for k in range(days):
+        day = start + dt.timedelta(days=k)
+        sums[day] = sum(new[day - dt.timedelta(days=j)] for j in range(14))
+    top = max(sums.values())
+    return top, [d for d, v in sums.items() if v == top]
+
+
 def test_shipped_windows_are_the_papers_fifteen():
     specs = cd.load_windows()
     assert len(specs) == 15
@@ -44,11 +69,15 @@ def test_shipped_windows_are_the_papers_fifteen():
     assert dict((w.iso_code, w.window_days) for w in specs)["GBR"] == 55
 
 
-def test_argentina_peak_matches_the_readme(table):
+def test_argentina_peak_matches_the_readme_and_the_raw_csv(table):
     w = cd.build_window(table, "ARG", "2021-12-31", 100)
     assert w.full_days == 100
-    assert np.max(w.infected) == 1_558_670
-    assert w.dates[int(np.argmax(w.infected))] == dt.date(2022, 1, 21)
+    # stated by the data README (shared/data/covid/README.md: "its peak is on 2022-01-21,
+    # 1,558,670 infected") and recomputed here from the raw shipped CSV
+    raw_peak, raw_days = _raw_peak("ARG", dt.date(2021, 12, 31), 100)
+    assert (raw_peak, raw_days) == (1_558_670, [dt.date(2022, 1, 21)])
+    assert np.max(w.infected) == raw_peak
+    assert w.dates[int(np.argmax(w.infected))] == raw_days[0]
     # the cut: the last kept day is above 0.8 max, the day after is not
     full = cd.sir_series(table.country("ARG"), w.start_date, 100)[0]
     assert full[w.days - 1] > 0.8 * full.max() >= full[w.days]
@@ -76,13 +105,33 @@ def test_every_shipped_window_builds_and_keeps_its_peak():
         assert np.all(w.infected > 0)
 
 
-def test_rolling_sum_counts_missing_days_before_the_data_as_zero(tmp_path):
-    path = _write_owid(tmp_path / "toy.csv", _toy_rows())
-    t = cd.load_cases(path)
-    w = cd.build_window(t, "AAA", "2021-01-01", 5, peak_fraction=None)
-    np.testing.assert_array_equal(w.infected, np.cumsum([1, 2, 3, 4, 5]))
+def test_rolling_sum_needs_the_full_lookback_inside_the_data(tmp_path):
+    t = cd.load_cases(_write_owid(tmp_path / "toy.csv", _toy_rows()))
+    # the first window with a full 14-day lookback starts 13 days after the data
+    w = cd.build_window(t, "AAA", "2021-01-14", 5, peak_fraction=None)
+    np.testing.assert_array_equal(w.infected, [sum(range(k + 1, k + 15)) for k in range(5)])
     w = cd.build_window(t, "AAA", "2021-01-20", 3, peak_fraction=None)
     assert w.infected[0] == sum(range(7, 21))
+    for start in ("2021-01-01", "2021-01-13"):
+        with pytest.raises(ValueError, match=r"AAA: I on 2021-01-\d\d is the sum of new_cases "
+                                             r"over 2020-12-.*data start on 2021-01-01.*"
+                                             r"start the window on 2021-01-14 or later"):
+            cd.build_window(t, "AAA", start, 5, peak_fraction=None)
+
+
+@pytest.mark.parametrize("blank,date", [(5, "2021-01-06"), (25, "2021-01-26")])
+def test_missing_new_cases_in_the_lookback_or_window_is_an_error(tmp_path, blank, date):
+    rows = _set_field(_toy_rows(), blank, 5, "")
+    t = cd.load_cases(_write_owid(tmp_path / "gap.csv", rows))
+    with pytest.raises(ValueError, match=f"AAA: new_cases is missing on {date}, inside the "
+                                         "window 2021-01-19 .. 2021-01-28 or its 13-day "
+                                         "lookback from 2021-01-06"):
+        cd.build_window(t, "AAA", "2021-01-19", 10, peak_fraction=None)
+    # a date absent from the file is missing as well
+    del rows[blank]
+    t = cd.load_cases(_write_owid(tmp_path / "absent.csv", rows))
+    with pytest.raises(ValueError, match=f"new_cases is missing on {date}"):
+        cd.build_window(t, "AAA", "2021-01-19", 10, peak_fraction=None)
 
 
 def test_user_owid_file_plain_and_gzipped(tmp_path):
@@ -129,9 +178,7 @@ def test_too_few_days(table, tmp_path):
 def test_a_window_cut_to_one_day_is_rejected(tmp_path):
     rows = _toy_rows(days=40)
     for k, new in ((25, 100000.0), (26, -100000.0)):  # a spike, corrected the next day
-        parts = rows[k].split(",")
-        parts[5] = str(new)
-        rows[k] = ",".join(parts)
+        _set_field(rows, k, 5, str(new))
     t = cd.load_cases(_write_owid(tmp_path / "spike.csv", rows))
     with pytest.raises(ValueError, match="keeps only 1 day"):
         cd.build_window(t, "AAA", "2021-01-26", 10)
@@ -163,10 +210,42 @@ def test_bad_values_name_the_line(tmp_path):
 
 
 def test_missing_total_cases_inside_a_window_is_an_error(tmp_path):
-    rows = _toy_rows(days=10)
-    parts = rows[4].split(",")
-    parts[4] = ""
-    rows[4] = ",".join(parts)
+    rows = _set_field(_toy_rows(days=30), 17, 4, "")
     t = cd.load_cases(_write_owid(tmp_path / "m.csv", rows))
-    with pytest.raises(ValueError, match="total_cases is missing on 2021-01-05"):
-        cd.build_window(t, "AAA", "2021-01-01", 8)
+    with pytest.raises(ValueError, match="total_cases is missing on 2021-01-18"):
+        cd.build_window(t, "AAA", "2021-01-14", 8)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("iso_code,start_date,window_days\nARG,2021-12-31,100\nUSA,2021-07-25\n",
+     r"line 3: 2 fields, expected at least 3"),
+    ("iso_code,start_date,window_days,role\nARG,2021-12-31,100\n",
+     r"line 2: 3 fields, expected at least 4"),
+    ("iso_code,start_date,window_days\nARG,2021-12-31,1" + "0" * 200_000 + "\n",
+     r"is not a readable CSV file: field larger than field limit"),
+    ("iso_code,start_date,window_days,role\nARG,2021-12-31,100,targt\n",
+     r"line 2, column role: 'targt' is not one of target, source"),
+])
+def test_bad_windows_rows_name_the_line(tmp_path, text, message):
+    path = tmp_path / "w.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        cd.load_windows(path)
+
+
+def test_the_target_is_the_row_with_role_target(tmp_path):
+    assert cd.target_of(cd.load_windows()) == "ARG"
+    path = tmp_path / "w.csv"
+    path.write_text("window_days,iso_code,start_date,role\n100,ARG,2021-12-31,source\n"
+                    "100,COL,2021-12-26,Target\n")
+    specs = cd.load_windows(path)
+    assert [w.role for w in specs] == ["source", "target"]
+    assert cd.target_of(specs) == "COL"
+    for text, found in (("ARG,2021-12-31,100,source\nCOL,2021-12-26,100,source\n", "no row"),
+                        ("ARG,2021-12-31,100,target\nCOL,2021-12-26,100,target\n",
+                         r"2 rows \(ARG, COL\)"),
+                        ("ARG,2021-12-31,100\n", "no row")):
+        header = "iso_code,start_date,window_days" + (",role" if text.count(",") > 2 else "")
+        path.write_text(header + "\n" + text)
+        with pytest.raises(ValueError, match=f"has {found} with role = target.*--target"):
+            cd.target_of(cd.load_windows(path))

@@ -56,8 +56,68 @@ def test_problem_setup_and_errors(problem, tasks):
         ce.make_problem(problem.windows, "ARH", 10)
     with pytest.raises(ValueError, match="n_train = 31 must be between 2"):
         ce.make_problem(problem.windows, "ARG", 31)
-    remasked = ce._with_target_days(tasks, 7)
+    remasked = ce.masked_tasks(*ce.padded_arrays(problem), 7)
     np.testing.assert_allclose(remasked.weight, ce.task_arrays(problem, n_train=7).weight)
+
+
+def _with_target_values(problem, days, values):
+    """The problem with the target's infected series set to ``values`` on ``days``."""
+    target = problem.target
+    infected = target.infected.copy()
+    infected[list(days)] = values
+    return ce.make_problem((target._replace(infected=infected),) + problem.windows[1:],
+                           target.iso_code, problem.n_train)
+
+
+def test_zero_infected_series_raise_instead_of_nan_weights(problem):
+    col = problem.windows[2]
+    assert col.iso_code == "COL"
+    zero_col = col._replace(infected=np.zeros_like(col.infected))
+    windows = problem.windows[:2] + (zero_col,) + problem.windows[3:]
+    with pytest.raises(ValueError, match=r"COL: the infected series is zero on its 35-day "
+                                         r"window from 2021-12-26"):
+        ce.task_arrays(ce.make_problem(windows, "ARG", 10))
+    zero_start = _with_target_values(problem, range(6), 0.0)  # ARG's first 6 days are 0
+    with pytest.raises(ValueError, match=r"ARG: the infected series is zero on the first 6 "
+                                         r"training days from 2021-12-31"):
+        ce.task_arrays(zero_start, n_train=6)
+    with pytest.raises(ValueError, match="ARG: .* zero on the first 5 training days"):
+        ce.n_sweep(zero_start, [5, 10], fit=FIT)
+    weights = ce.task_arrays(zero_start, n_train=7).weight  # one non-zero day is enough
+    assert np.all(np.isfinite(weights)) and float(weights[0, 6]) > 0
+
+
+def test_n_sweep_at_n_is_the_single_run_at_n_with_zero_and_negative_days():
+    """The one masking rule: a zero and a negative (data-correction) day of the target's
+    training days are fitted in the N sweep exactly as in the single run."""
+    windows = [w for w in cd.build_windows() if w.iso_code in ("ARG", "COL", "PER")]
+    base = ce.make_problem(windows, "ARG", 8)
+    scale = base.target.infected[:8].max()
+    problem = _with_target_values(base, [2, 5], [0.0, -0.05 * scale])
+    fit = ce.SIRFit(fit_steps=30, admm_iterations=10, prox_steps=2)
+    single = ce.run_estimators(problem, 0.1, fit)["estimators"]
+    sweep = ce.n_sweep(problem, [8], 0.1, fit)["estimators"]
+    for name, est in single.items():
+        for key in ("beta", "gamma", "peak_error_percent"):
+            assert sweep[name][key][0] == pytest.approx(est[key], rel=1e-6, abs=1e-12), (
+                name, key)
+        assert sweep[name]["lag_days"][0] == est["lag_days"]
+    # the two days are in the loss: the tasks differ from those without them
+    tasks = ce.task_arrays(problem)
+    assert float(tasks.weight[0, 2]) > 0 and float(tasks.weight[0, 5]) > 0
+
+
+def test_sweeps_reject_bad_grids_and_eps(problem):
+    with pytest.raises(ValueError, match="n_grid is empty"):
+        ce.n_sweep(problem, [], fit=FIT)
+    with pytest.raises(ValueError, match="eps = -0.1 is negative"):
+        ce.n_sweep(problem, [5], -0.1, FIT)
+    with pytest.raises(ValueError, match="eps is NaN"):
+        ce.run_estimators(problem, float("nan"), FIT)
+    with pytest.raises(ValueError, match=r"eps_grid\[1\] = -0.5 is negative"):
+        ce.eps_sweep(problem, [0.1, -0.5], FIT)
+    with pytest.raises(ValueError, match="eps_grid must be a non-empty 1-D"):
+        ce.eps_sweep(problem, [], FIT)
 
 
 def test_separate_matches_scipy_least_squares(problem, separate):

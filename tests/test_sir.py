@@ -127,3 +127,14 @@ def test_bad_arguments():
         sir.SIRSolver(steps_per_day=0)
     with pytest.raises(ValueError, match="adjoint"):
         sir.SIRSolver(adjoint="backward")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"fixed_solver": "euler"}, "fixed_solver must be 'rk4' or 'tsit5', got 'euler'"),
+    ({"rtol": 0.0}, "rtol must be > 0, got 0.0"),
+    ({"atol": -1e-9}, "atol must be > 0, got -1e-09"),
+    ({"rtol": float("nan")}, "rtol must be > 0, got nan"),
+])
+def test_bad_solver_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sir.SIRSolver(**kwargs)
