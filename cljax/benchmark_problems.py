@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from cljax import learned_graph as lg
+from cljax.checks import task_count
 from cljax.dual_encoder import heterogeneous_regression
 
 
@@ -44,15 +45,13 @@ def check_task_data(x, y, name: str = "data") -> int:
         raise ValueError(f"{name}.x must have shape (T, N, p), got {x.shape}")
     if y.ndim not in (2, 3):
         raise ValueError(f"{name}.y must have shape (T, N) or (T, N, d), got {y.shape}")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{name}: x has T = {x.shape[0]} tasks but y has T = {y.shape[0]}; "
-                         "every task needs both inputs and targets")
+    t = task_count({"x": x, "y": y}, name)  # T agrees across x and y, T >= 1
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"{name}: x has N = {x.shape[1]} samples per task but y has "
                          f"N = {y.shape[1]}")
-    if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} needs at least one task and one sample, got x {x.shape}")
-    return int(x.shape[0])
+    if x.shape[1] < 1:
+        raise ValueError(f"{name} needs at least one sample per task, got x {x.shape}")
+    return t
 
 
 def gaussian_means(key, num_tasks=4, num_samples=5, sigma=2.0, mu=2.0, dim=2,

@@ -5,12 +5,16 @@ applies is fitted on the same training data (``jax.vmap`` over the seeds) and
 scored by the excess test risk (1/T) Σ_t mean_i (f̂_t(x) − f_t(x))² against the
 noiseless regression function.  The table (mean ± standard error over seeds)
 is written as Markdown and CSV under ``--out``; ``--json`` prints it.
+The ``seconds`` of a row is the wall time of one jitted, seed-vmapped fit *including
+its jit compilation* (which dominates at these sizes; ``benchmarks/bench_compare.py``
+times fits without it).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import io
 import os
 import sys
@@ -19,6 +23,14 @@ import time
 import numpy as np
 
 from cljax.cli import positive_int
+
+
+def _at_least_two(text):
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 2 (a standard error needs two seeds), got {text}")
+    return value
 
 
 def _names(kind: str, valid):
@@ -35,7 +47,12 @@ def _names(kind: str, valid):
 
 def run_comparison(benchmarks, methods, seeds=5, seed=0, num_tasks=None, num_samples=None,
                    progress=None):
-    """Rows {benchmark, method, mean, se, seeds, seconds} for every applicable pair."""
+    """Rows {benchmark, method, mean, se, seeds, seconds} for every applicable pair.
+
+    ``seconds``: wall time of the jitted fit vmapped over all seeds, compilation included.
+    Raises ValueError for unknown names, seeds < 2 or a num_samples below what a
+    method needs (:func:`cljax.multitask_interface.min_samples`).
+    """
     import jax
 
     from cljax import benchmark_problems as bp
@@ -54,6 +71,7 @@ def run_comparison(benchmarks, methods, seeds=5, seed=0, num_tasks=None, num_sam
         sizes["num_tasks"] = num_tasks
     if num_samples is not None:
         sizes["num_samples"] = num_samples
+    check_num_samples(benchmarks, methods, num_samples)
     rows = []
     for bi, name in enumerate(benchmarks):
         generator, kind = bp.BENCHMARKS[name]
@@ -79,6 +97,22 @@ def run_comparison(benchmarks, methods, seeds=5, seed=0, num_tasks=None, num_sam
                          "se": float(np.std(errors, ddof=1) / np.sqrt(seeds)),
                          "seeds": seeds, "seconds": seconds})
     return rows
+
+
+def check_num_samples(benchmarks, methods, num_samples=None) -> None:
+    """Raise ValueError if N (``num_samples`` or a benchmark's default) is too small for a method."""
+    from cljax import benchmark_problems as bp
+    from cljax import multitask_interface as mi
+
+    for name in benchmarks:
+        generator, kind = bp.BENCHMARKS[name]
+        n = (inspect.signature(generator).parameters["num_samples"].default
+             if num_samples is None else num_samples)
+        for m in methods:
+            if mi.applies(m, kind) and n < mi.min_samples(m, kind):
+                raise ValueError(f"method {m!r} on {name!r} needs at least "
+                                 f"{mi.min_samples(m, kind)} samples per task (cross-validation "
+                                 f"or a noise estimate), got {n}")
 
 
 def markdown_table(rows, benchmarks, methods) -> str:
@@ -113,11 +147,27 @@ def csv_text(rows) -> str:
     return buf.getvalue()
 
 
+def _usage_error(args, message):
+    """argparse-style failure: usage and 'cljax compare: error: ...' on stderr, exit 2."""
+    parser = getattr(args, "compare_parser", None)
+    if parser is not None:
+        parser.error(message)
+    print(f"cljax compare: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def run(args) -> dict:
     start = time.perf_counter()
-    rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
-                          args.tasks, args.samples,
-                          progress=lambda s: print(s, file=sys.stderr, flush=True))
+    try:
+        check_num_samples(args.benchmarks, args.methods, args.samples)
+    except ValueError as err:
+        _usage_error(args, f"argument --samples: {err}")
+    try:
+        rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
+                              args.tasks, args.samples,
+                              progress=lambda s: print(s, file=sys.stderr, flush=True))
+    except ValueError as err:  # any other bad combination: a usage error, not a traceback
+        _usage_error(args, str(err))
     table = markdown_table(rows, args.benchmarks, args.methods)
     out = {"command": "compare", "metric": "excess test risk (mean ± s.e. over seeds)",
            "benchmarks": args.benchmarks, "methods": args.methods, "rows": rows,
@@ -136,7 +186,7 @@ def report(out: dict) -> None:
     print(f"Excess test risk, mean ± standard error over seeds\n\n{out['markdown']}\n")
     for f in out.get("files", []):
         print(f"wrote {f}")
-    print(f"({out['seconds']:.1f} s)")
+    print(f"({out['seconds']:.1f} s in all, jit compilation included)")
 
 
 def add_parser(subparsers) -> None:
@@ -148,13 +198,15 @@ def add_parser(subparsers) -> None:
                    default=list(BENCHMARKS), help="comma-separated; default all")
     p.add_argument("--methods", type=_names("method", list(METHODS)), default=list(METHODS),
                    help="comma-separated; default all")
-    p.add_argument("--seeds", type=positive_int, default=5)
+    p.add_argument("--seeds", type=_at_least_two, default=5,
+                   help="number of seeds (>= 2, for a standard error)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", type=positive_int, default=None,
                    help="override every benchmark's number of tasks T")
     p.add_argument("--samples", type=positive_int, default=None,
-                   help="override every benchmark's samples per task N")
+                   help="override every benchmark's samples per task N (cross-validated "
+                   "methods need N >= 2)")
     p.add_argument("--out", default="cljax_compare", help="directory for compare.md/.csv "
                    "('' to write nothing)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=run, report=report)
+    p.set_defaults(run=run, report=report, compare_parser=p)

@@ -32,18 +32,21 @@ from jax import lax
 # ---------------------------------------------------------------------------
 # Graphs and the GMRF.
 
-def random_graph_laplacian(key, num_agents: int, edge_probability: float = 0.3):
+def random_graph_laplacian(key, num_agents: int, edge_probability: float = 0.3, dtype=None):
     """Laplacian L = D − A of an Erdős–Rényi graph G(K, p) with unit weights.
 
     A ring 0–1–…–(K−1)–0 is added so the graph is always connected (L has a
-    one-dimensional null space spanned by 1).
+    one-dimensional null space spanned by 1).  ``dtype`` defaults to JAX's
+    default float (float64 under ``jax_enable_x64``).
     """
     k = num_agents
+    dtype = jnp.result_type(float) if dtype is None else dtype
     upper = jax.random.bernoulli(key, edge_probability, (k, k))
     adjacency = jnp.triu(upper, 1)
-    adjacency = (adjacency | adjacency.T).astype(jnp.float32)
-    ring = jnp.roll(jnp.eye(k), 1, axis=1)
-    ring = jnp.maximum(ring, ring.T) * (k > 2) + (jnp.ones((k, k)) - jnp.eye(k)) * (k == 2)
+    adjacency = (adjacency | adjacency.T).astype(dtype)
+    eye = jnp.eye(k, dtype=dtype)
+    ring = jnp.roll(eye, 1, axis=1)
+    ring = jnp.maximum(ring, ring.T) * (k > 2) + (jnp.ones((k, k), dtype) - eye) * (k == 2)
     adjacency = jnp.maximum(adjacency, ring)
     return jnp.diag(jnp.sum(adjacency, axis=1)) - adjacency
 
@@ -248,7 +251,12 @@ def fit_learned_graph_regression(x, y, coupling, step_size=None, num_steps: int 
     Non-cooperative phase: gradient descent on each task's ridge-regularised
     least squares (vmapped).  Then L̂ = (Q W Wᵀ Q / M)† and gradient descent on
     Σ_k (1/(2N)) ‖X_k w_k − y_k‖² + (η/2) tr(Wᵀ L̂ W), started from the first
-    phase.  The step size defaults to 1/(max eigenvalue of the Hessian).
+    phase.  Each phase runs ``num_steps`` steps.
+
+    ``step_size`` μ, when given, is used in BOTH phases (the caller keeps it
+    below 2/(λ_max(H) + η λ_max(L̂)) for the second one).  By default each phase
+    takes the inverse of its own largest Hessian eigenvalue: 1/λ_max(H) with
+    H = max_k X_kᵀX_k/N + ridge·I, then 1/(λ_max(H) + η λ_max(L̂)).
     Returns (W, L̂).
     """
     k, n, m = x.shape
@@ -264,7 +272,7 @@ def fit_learned_graph_regression(x, y, coupling, step_size=None, num_steps: int 
     w_nc, _ = lax.scan(nc_body, w0, None, length=num_steps)
     lap = estimate_laplacian(w_nc)
     lap_max = jnp.max(jnp.linalg.eigvalsh(lap))
-    mu2 = 1.0 / (lmax + coupling * lap_max)
+    mu2 = 1.0 / (lmax + coupling * lap_max) if step_size is None else step_size
 
     def mt_body(w, _):
         return w - mu2 * (grad(w, x, y) + ridge * w + coupling * (lap @ w)), None

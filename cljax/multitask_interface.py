@@ -13,7 +13,16 @@ Hyper-parameters chosen by K-fold cross-validation (:func:`cross_validate`,
 vmapped over the grid and the folds): ε of cross-learning (parametric and
 functional) and the coupling η of the learned-graph method.  Folds split each
 task's N samples by index (i mod K); a fit sees its fold through per-sample
-weights, so every fit has the same shapes.
+weights, so every fit has the same shapes.  K is capped at N
+(:func:`num_cv_folds`), so these methods need N ≥ 2 (see :func:`min_samples`).
+
+Regularisation of every method (stated here so that no baseline hides one):
+linear separate / consensus / learned graph use a ridge of 1e-3 (``_RIDGE``);
+linear cross-learning starts ADMM from the ridge solution and then has no ridge;
+every network (dual encoder, single-task, pooled, functional-CL MLP) is trained
+with AdamW, learning rate 1e-2 and decoupled weight decay 3.0
+(:class:`cljax.dual_encoder.DualEncoderConfig`, tuned on 3 seeds of the simulated
+design); the linear functional-CL model uses Adam (no weight decay).
 
 Note: :func:`james_stein` is local to this module; ``cljax.estimators`` is
 getting one in parallel and the two should be folded into one.
@@ -39,6 +48,7 @@ from cljax.estimators import cross_learning as cross_learning_means
 from cljax.estimators import sample_means
 from cljax.primal_dual import PrimalDual
 from cljax.prox import QuadraticProx
+from cljax.tree import per_task_distance
 
 
 class MultiTaskEstimator(Protocol):
@@ -79,8 +89,19 @@ class Adapter:
 # ---------------------------------------------------------------------------
 # Cross-validation.
 
+def num_cv_folds(num_folds: int, num_samples: int) -> int:
+    """min(K, N) folds; raises unless N ≥ 2 (one sample cannot be held out and fitted on)."""
+    if num_samples < 2:
+        raise ValueError(f"cross-validation needs at least 2 samples per task, got N = "
+                         f"{num_samples}")
+    return min(num_folds, num_samples)
+
+
 def kfold_weights(num_tasks: int, num_samples: int, num_folds: int):
     """(K, T, N) training weights: sample i is held out in fold i mod K."""
+    if num_folds < 2:
+        raise ValueError(f"cross-validation needs num_folds >= 2, got {num_folds} "
+                         "(a single fold leaves nothing to fit on)")
     if num_samples < num_folds:
         raise ValueError(f"cross-validation with {num_folds} folds needs at least "
                          f"{num_folds} samples per task, got N = {num_samples}")
@@ -94,6 +115,7 @@ def cross_validate(fit_predict, grid, x, y, num_folds: int = 5):
 
     ``fit_predict(h, x, y, w) -> ŷ`` fits with per-sample weights w (T, N)
     and predicts at x.  Returns (best value, (G,) mean validation errors).
+    A grid value whose error is NaN (a diverged fit) is never chosen.
     """
     weights = kfold_weights(x.shape[0], x.shape[1], num_folds).astype(x.dtype)
 
@@ -105,7 +127,7 @@ def cross_validate(fit_predict, grid, x, y, num_folds: int = 5):
         return jnp.sum(held * err) / jnp.sum(held)
 
     errors = jax.vmap(lambda h: jnp.mean(jax.vmap(lambda w: score(h, w))(weights)))(grid)
-    return grid[jnp.argmin(errors)], errors
+    return grid[jnp.argmin(jnp.where(jnp.isnan(errors), jnp.inf, errors))], errors
 
 
 # ---------------------------------------------------------------------------
@@ -145,15 +167,19 @@ def _means_js_fit(key, x, y):
     return james_stein(jnp.mean(y, axis=1), _pooled_mean_variance(y))
 
 
+def _spread(theta):
+    """max_t ‖θ_t − mean_t θ_t‖: the radius of a ball around the mean holding every task."""
+    return jnp.max(per_task_distance(theta, jnp.mean(theta, axis=0)))
+
+
 def _means_cl_fit(key, x, y, num_folds=5):
     means = jnp.mean(y, axis=1)
-    spread = jnp.max(jnp.linalg.norm(means - jnp.mean(means, axis=0), axis=1))
-    grid = spread * jnp.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0])
+    grid = _spread(means) * jnp.array([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0])
 
     def fit_predict(eps, x, y, w):
         return _broadcast(cross_learning_means(sample_means(y, w), eps), x)
 
-    eps, _ = cross_validate(fit_predict, grid, x, y, min(num_folds, y.shape[1]))
+    eps, _ = cross_validate(fit_predict, grid, x, y, num_cv_folds(num_folds, y.shape[1]))
     return cross_learning_means(means, eps)
 
 
@@ -199,15 +225,11 @@ def _linear_cl_parametric(x, y, w, eps):
     return state.z
 
 
-def _spread(theta):
-    return jnp.max(jnp.linalg.norm(theta - jnp.mean(theta, axis=0), axis=1))
-
-
 def _linear_cl_parametric_fit(key, x, y, num_folds=5):
     ones = jnp.ones(x.shape[:2], x.dtype)
     grid = _spread(_linear_separate(x, y, ones)) * jnp.array([0.0, 0.1, 0.25, 0.5, 0.75, 1.0])
     eps, _ = cross_validate(lambda e, x, y, w: _linear_predict(_linear_cl_parametric(x, y, w, e), x),
-                            grid, x, y, num_folds)
+                            grid, x, y, num_cv_folds(num_folds, x.shape[1]))
     return _linear_cl_parametric(x, y, ones, eps)
 
 
@@ -221,7 +243,7 @@ def _learned_graph_weighted(x, y, w, eta, num_steps=300):
 def _linear_learned_graph_fit(key, x, y, num_folds=5):
     grid = jnp.array([0.0, 0.01, 0.03, 0.1, 0.3, 1.0])
     eta, _ = cross_validate(lambda e, x, y, w: _linear_predict(_learned_graph_weighted(x, y, w, e), x),
-                            grid, x, y, num_folds)
+                            grid, x, y, num_cv_folds(num_folds, x.shape[1]))
     return _learned_graph_weighted(x, y, jnp.ones(x.shape[:2], x.dtype), eta)
 
 
@@ -271,7 +293,7 @@ class FunctionalCL:
         grid = scale * jnp.asarray(self.grid, x.dtype)
         eps, _ = cross_validate(
             lambda e, x, y, w: self.predict(self.fit_weighted(key, x, y, w, e), x),
-            grid, x, y, self.num_folds)
+            grid, x, y, num_cv_folds(self.num_folds, x.shape[1]))
         return self.fit_weighted(key, x, y, ones, eps)
 
 
@@ -372,3 +394,14 @@ def get_estimator(method: str, kind: str) -> Adapter:
 
 def applies(method: str, kind: str) -> bool:
     return kind in METHODS.get(method, {})
+
+
+CROSS_VALIDATED = {("cl_parametric", "means"), ("cl_parametric", "linear"),
+                   ("cl_functional", "linear"), ("cl_functional", "nonlinear"),
+                   ("learned_graph", "linear")}
+"""(method, kind) pairs whose fit chooses a hyper-parameter by cross-validation."""
+
+
+def min_samples(method: str, kind: str) -> int:
+    """Fewest samples per task the adapter can fit: 2 for cross-validation and James–Stein."""
+    return 2 if (method, kind) in CROSS_VALIDATED or method == "james_stein" else 1

@@ -8,6 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jax import lax
+
 from cljax import dual_encoder as de
 
 
@@ -110,3 +112,70 @@ def test_config_errors_name_the_field():
         de.DualEncoderConfig(lam_alpha=-1.0)
     with pytest.raises(ValueError, match="shape"):
         de.fit(jax.random.PRNGKey(0), jnp.zeros((2, 5, 3)), jnp.zeros((3, 5)), SMALL)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_head_steps_on_frozen_encoders_converge_to_least_squares(tied):
+    """Frozen encoders: the head updates (λ = 0) solve least squares on the encodings.
+
+    Untied: per task, y_r on [S_r, C_r, 1]; tied (pooled, shared encoder only):
+    all tasks' y on [C, 1].  Reference: numpy lstsq.
+    """
+    prob = de.heterogeneous_regression(jax.random.PRNGKey(0), num_tasks=2, num_samples=40,
+                                       num_features=3)
+    x, y = prob.x, prob.y
+    t, n = y.shape
+    cfg = (de.DualEncoderConfig(hidden=(8,), shared_width=3, use_task=False, tie_heads=True)
+           if tied else de.DualEncoderConfig(hidden=(8,), shared_width=3, lam_alpha=0.0,
+                                             lam_beta=0.0))
+    params = de.init_params(jax.random.PRNGKey(1), t, 3, cfg, x.dtype)
+    s, c = jax.jit(de.encodings, static_argnums=2)(params, x, cfg)
+    S, C, Y = np.asarray(s), np.asarray(c), np.asarray(y)
+    if tied:
+        designs = [np.c_[C.reshape(t * n, -1), np.ones(t * n)]]
+        targets = [Y.reshape(-1)]
+    else:
+        designs = [np.c_[S[r], C[r], np.ones(n)] for r in range(t)]
+        targets = list(Y)
+    want = np.concatenate([a @ np.linalg.lstsq(a, b, rcond=None)[0]
+                           for a, b in zip(designs, targets)]).reshape(t, n)
+    # step 1/L, L the largest curvature of the data loss (1/(TN)) Σ (f − y)² in the heads
+    lipschitz = max(2 / (t * n) * np.linalg.eigvalsh(a.T @ a).max() for a in designs)
+    cfg = dataclasses.replace(cfg, head_step=1 / lipschitz)
+
+    def body(p, _):
+        return de.head_update(p, de.head_gradients(p, s, c, y, cfg), cfg), None
+
+    fitted, _ = jax.jit(lambda p: lax.scan(body, p, None, length=20000))(params)
+    np.testing.assert_allclose(de.predict_from_encodings(fitted, s, c, cfg), want, atol=1e-8)
+    if tied:
+        np.testing.assert_allclose(fitted.beta, np.broadcast_to(fitted.beta[0], fitted.beta.shape))
+
+
+def test_head_gradients_equal_the_full_gradient_in_the_heads(small_problem):
+    x, y = small_problem.x, small_problem.y
+    params = de.init_params(jax.random.PRNGKey(3), 3, 3, SMALL, x.dtype)
+
+    @jax.jit
+    def both(params):
+        s, c = de.encodings(params, x, SMALL)
+        return jax.grad(de.data_loss)(params, x, y, SMALL), de.head_gradients(params, s, c, y, SMALL)
+
+    full, heads = both(params)
+    for got, want in zip(heads, (full.alpha, full.beta, full.bias)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_heterogeneous_regression_noise_and_shift_are_as_stated():
+    """y − f has standard deviation ``noise``; ‖m_r‖ = shift (x_r ~ N(m_r, I))."""
+    kw = dict(num_tasks=4, num_samples=1000, num_features=5, noise=0.3, shift=1.5)
+    draw = jax.jit(lambda key: de.heterogeneous_regression(key, **kw))
+    prob = draw(jax.random.PRNGKey(0))
+    assert prob.x.shape == (4, 1000, 5) and prob.y.shape == prob.f.shape == (4, 1000)
+    resid = np.asarray(prob.y - prob.f)
+    assert np.std(resid) == pytest.approx(0.3, rel=0.05) and abs(np.mean(resid)) < 0.03
+    # sample means of x_r estimate m_r to ±√(p/N) ≈ 0.07 per task
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(prob.x).mean(axis=1), axis=1), 1.5,
+                               atol=0.25)
+    again = draw(jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(np.asarray(again.y), np.asarray(prob.y))

@@ -133,3 +133,43 @@ def test_coupling_shrinks_toward_graph_smooth_solution():
                                             num_steps=3000)
     spread = lambda w: float(np.linalg.norm(w - w.mean(axis=0)))  # noqa: E731
     assert spread(np.asarray(w1)) < 0.2 * spread(np.asarray(w0))
+
+
+def _two_phase_gradient_descent(x, y, coupling, mu1, mu2_fn, num_steps, ridge):
+    """numpy reference of fit_learned_graph_regression (mu2_fn(L̂) gives phase 2's step)."""
+    k, n, m = x.shape
+    w = np.zeros((k, m))
+    grad = lambda w: np.einsum("kni,kn->ki", x, np.einsum("kni,ki->kn", x, w) - y) / n + ridge * w  # noqa: E731
+    for _ in range(num_steps):
+        w = w - mu1 * grad(w)
+    q = np.eye(k) - np.ones((k, k)) / k
+    lap = q @ np.linalg.pinv(q @ (w @ w.T / m) @ q, hermitian=True) @ q
+    mu2 = mu2_fn(lap)
+    for _ in range(num_steps):
+        w = w - mu2 * (grad(w) + coupling * lap @ w)
+    return w, lap
+
+
+@pytest.mark.parametrize("step_size", [None, 0.05])
+def test_learned_graph_regression_step_size_matches_numpy_reference(step_size):
+    """A given step size is used in both phases; by default each phase has its own 1/λ_max."""
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(3, 10, 4)), rng.normal(size=(3, 10))
+    ridge, eta = 1e-3, 0.5
+    lmax = max(np.linalg.eigvalsh(x[k].T @ x[k] / 10).max() for k in range(3)) + ridge
+    mu1 = 1 / lmax if step_size is None else step_size
+    mu2_fn = ((lambda lap: 1 / (lmax + eta * np.linalg.eigvalsh(lap).max()))
+              if step_size is None else (lambda lap: step_size))
+    want, want_lap = _two_phase_gradient_descent(x, y, eta, mu1, mu2_fn, 40, ridge)
+    got, lap = lg.fit_learned_graph_regression(jnp.asarray(x), jnp.asarray(y), eta,
+                                               step_size=step_size, num_steps=40, ridge=ridge)
+    np.testing.assert_allclose(lap, want_lap, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_random_graph_laplacian_uses_the_default_float_dtype():
+    assert lg.random_graph_laplacian(jax.random.PRNGKey(0), 4).dtype == jnp.float64  # x64 tests
+    with jax.enable_x64(False):
+        assert lg.random_graph_laplacian(jax.random.PRNGKey(0), 4).dtype == jnp.float32
+    assert lg.random_graph_laplacian(jax.random.PRNGKey(0), 4, dtype=jnp.float32).dtype == \
+        jnp.float32
