@@ -86,7 +86,7 @@ def _newton_direction(points, weights, centre, eps):
     r_safe = jnp.where(outside, r, 1.0)
     curv = jnp.where(outside, weights * eps / r_safe**3, 0.0)
     d = points.shape[1]
-    tiny = jnp.finfo(points.dtype).tiny ** 0.5 * jnp.sum(weights)
+    tiny = jnp.finfo(points.dtype).eps * jnp.sum(weights)  # keeps det > 0 when α = 0
     hess = (alpha + tiny) * jnp.eye(d, dtype=points.dtype) + (v * curv[:, None]).T @ v
     return -_solve_spd(hess, grad), grad
 
