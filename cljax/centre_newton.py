@@ -173,6 +173,11 @@ def project_centre_newton(points, eps, weights=None, *,
                            lambda _, c: _step(points, weights, eps_eff, c), mean)
     if t >= 2:
         centre = _pair_polish(points, weights, eps_eff, centre)
+    # Implicit derivatives: the value stays c*, the derivative is that of one
+    # Newton step from c*, which is −H⁻¹ ∂∇F/∂a (the implicit function theorem).
+    centre = lax.stop_gradient(centre)
+    step, _ = _newton_direction(points, weights, centre, eps_eff)
+    centre = centre + (step - lax.stop_gradient(step))
     return CentreProjection(ball_onto(points, centre, eps_eff), centre)
 
 
