@@ -18,33 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cljax.estimators import consensus, cross_learning, mean_squared_error
-
-
-def example2_centres(mu: float):
-    """Example 2 task means (±μ, 0), (0, ±μ)."""
-    return jnp.array([[mu, 0.0], [-mu, 0.0], [0.0, mu], [0.0, -mu]])
-
-
-def example2_study(key, sigma: float, mu: float, eps_grid, realisations: int):
-    """Monte Carlo E_S, E_C and E_CL(ε) of Example 2, vmapped over draws and ε."""
-    theta = example2_centres(mu)
-    noise = jax.random.normal(key, (realisations,) + theta.shape)
-    means = theta[None] + sigma * noise  # one sample per task: the sample mean
-
-    def errors(sample):
-        e_s = mean_squared_error(sample, theta)
-        e_c = mean_squared_error(consensus(sample), theta)
-        e_cl = jax.vmap(lambda e: mean_squared_error(cross_learning(sample, e), theta))(eps_grid)
-        return e_s, e_c, e_cl
-
-    e_s, e_c, e_cl = jax.vmap(errors)(means)
-    sem = lambda x: jnp.std(x, axis=0) / np.sqrt(realisations)  # noqa: E731
-    return {
-        "E_S": jnp.mean(e_s), "E_S_se": sem(e_s),
-        "E_C": jnp.mean(e_c), "E_C_se": sem(e_c),
-        "E_CL": jnp.mean(e_cl, axis=0), "E_CL_se": sem(e_cl),
-    }
+from cljax.gaussian_studies import example2_centres, example2_study  # noqa: F401
 
 
 def positive_int(text):
@@ -118,6 +92,7 @@ def add_demo_parser(sub) -> None:
 # Every module is imported to build the parser, so they keep heavy imports
 # (flax, matplotlib, tensorflow-datasets) inside their ``run`` functions.
 SUBCOMMAND_MODULES: dict[str, str] = {
+    "gaussian": "cljax.gaussian_cli",
     "covid": "cljax.covid_cli",
     "compare": "cljax.compare_cli",
 }
