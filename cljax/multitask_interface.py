@@ -24,8 +24,7 @@ with AdamW, learning rate 1e-2 and decoupled weight decay 3.0
 (:class:`cljax.dual_encoder.DualEncoderConfig`, tuned on 3 seeds of the simulated
 design); the linear functional-CL model uses Adam (no weight decay).
 
-Note: :func:`james_stein` is local to this module; ``cljax.estimators`` is
-getting one in parallel and the two should be folded into one.
+James–Stein is :func:`cljax.estimators.james_stein` with the pooled noise estimate.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from cljax import dual_encoder as de
 from cljax.estimators import consensus as consensus_means
 from cljax.estimators import cross_learning as cross_learning_means
 from cljax.estimators import sample_means
+from cljax.estimators import james_stein
 from cljax.primal_dual import PrimalDual
 from cljax.prox import QuadraticProx
 from cljax.tree import per_task_distance
@@ -135,23 +135,6 @@ def cross_validate(fit_predict, grid, x, y, num_folds: int = 5):
 
 def _broadcast(theta, x):
     return jnp.broadcast_to(theta[:, None, :], (x.shape[0], x.shape[1], theta.shape[-1]))
-
-
-def james_stein(task_means, noise_variance):
-    """Positive-part James–Stein toward the grand mean m̄ (Efron–Morris form):
-
-    θ̂_t = m̄ + (1 − (d(T−1) − 2) s² / Σ_t ‖θ̄_t − m̄‖²)₊ (θ̄_t − m̄),
-
-    s² the variance of one coordinate of a sample mean.  d(T−1) ≤ 2 gives θ̄_t.
-    """
-    t, d = task_means.shape
-    grand = jnp.mean(task_means, axis=0)
-    spread = jnp.sum((task_means - grand) ** 2)
-    dof = d * (t - 1) - 2
-    factor = jnp.where(dof > 0,
-                       jnp.maximum(1.0 - dof * noise_variance / jnp.maximum(spread, 1e-30), 0.0),
-                       1.0)
-    return grand + factor * (task_means - grand)
 
 
 def _pooled_mean_variance(y):

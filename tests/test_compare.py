@@ -13,21 +13,6 @@ from cljax.cli import main
 from cljax.estimators import cross_learning
 
 
-def test_james_stein_matches_the_formula_and_its_limits():
-    rng = np.random.default_rng(0)
-    means = rng.normal(size=(5, 3))
-    grand = means.mean(0)
-    spread = np.sum((means - grand) ** 2)
-    s2 = 0.2
-    factor = max(0.0, 1 - (3 * 4 - 2) * s2 / spread)
-    np.testing.assert_allclose(mi.james_stein(jnp.asarray(means), s2),
-                               grand + factor * (means - grand), rtol=1e-12)
-    np.testing.assert_allclose(mi.james_stein(jnp.asarray(means), 1e6),  # all noise: grand mean
-                               np.broadcast_to(grand, means.shape), atol=1e-12)
-    two = rng.normal(size=(2, 2))  # d(T−1) − 2 = 0: no shrinkage
-    np.testing.assert_allclose(mi.james_stein(jnp.asarray(two), 1.0), two)
-
-
 def test_kfold_weights_hold_out_each_sample_once():
     w = np.asarray(mi.kfold_weights(3, 7, 3))
     assert w.shape == (3, 3, 7)
