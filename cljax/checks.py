@@ -122,13 +122,17 @@ def check_weights(weights, t: int, name: str = "task_weights", allow_zero: bool 
     """Task weights: shape (T,), finite and > 0 (>= 0 if ``allow_zero``)."""
     if jnp.shape(weights) != (t,):
         raise ValueError(f"{name} must have shape ({t},), got {jnp.shape(weights)}")
-    bad = ~jnp.isfinite(weights) | ((weights < 0) if allow_zero else (weights <= 0))
     rule = ">= 0" if allow_zero else "> 0"
+
+    def bad(x, xp):  # numpy on a concrete value: inside jit, jnp ops would trace it
+        return ~xp.isfinite(x) | ((x < 0) if allow_zero else (x <= 0))
+
     if is_concrete(weights):
-        if bool(np.any(np.asarray(bad))):
-            raise ValueError(f"{name} must be finite and {rule}, got {np.asarray(weights)}")
+        value = np.asarray(weights)
+        if bool(np.any(bad(value, np))):
+            raise ValueError(f"{name} must be finite and {rule}, got {value}")
         return weights
-    return eqx.error_if(weights, jnp.any(bad), f"{name} must be finite and {rule}")
+    return eqx.error_if(weights, jnp.any(bad(weights, jnp)), f"{name} must be finite and {rule}")
 
 
 def check_scalar_weight(weight, name: str = "global_weight"):

@@ -184,6 +184,23 @@ def _parameter_space_newton(c, points, eps_vec, w, total_weight):
     return step, _Search(q, p, h, grad @ step), safe_sqrt(h)
 
 
+def _with_flat_derivatives(out_rows, rows, flat):
+    """Where F is flat at the solution, keep the values, fix the derivatives.
+
+    With w_g = 0 and every a_t within ε of c (F(c) ≈ 0), the θ_t are the a_t
+    (the separate answer) but c is not unique: F's Hessian is singular and the
+    implicit derivative through the last Newton step is not defined.  There
+    θ_t = a_t holds on a neighbourhood, so the Jacobian is I; c, being any
+    point of a set, gets a zero derivative.
+    """
+    def fix(out, row):
+        task = row[1:] + lax.stop_gradient(out[1:] - row[1:])
+        fixed = jnp.concatenate([lax.stop_gradient(out[:1]), task], axis=0)
+        return jnp.where(flat, fixed, out)
+
+    return [fix(o, r) for o, r in zip(out_rows, rows)]
+
+
 class _LoopState(NamedTuple):
     point: Any  # κ (dual), c (primal)
     step: jax.Array  # Newton step at point: β (Gram forms) or Δc (parameter space)
@@ -390,6 +407,10 @@ def project_cross_learning(
         out_rows = [m[None] + scale * (x + rho[:, None] * (cl[None] - x))
                     for m, cl, x in zip(anchors, c, xs)]
 
+    # w_g = 0 and F(c) ≈ 0 to the tolerance: every task fits in one ball of radius ε.
+    flat = lax.stop_gradient(
+        (w[0] == 0) & (_objective(loop.search.q, eps_vec, w) <= 4.0 * total_weight * stop_at**2))
+    out_rows = _with_flat_derivatives(out_rows, rows, flat)
     global_out = [o[0].reshape(gl.shape).astype(gl.dtype)
                   for o, gl in zip(out_rows, global_leaves)]
     task_out = [o[1:].reshape(tl.shape).astype(tl.dtype) for o, tl in zip(out_rows, task_leaves)]

@@ -477,6 +477,26 @@ def test_all_points_equal_jacobian_is_identity_for_positive_eps(method, global_w
     np.testing.assert_allclose(np.reshape(jac, (6, 6)), np.eye(6), atol=1e-12)
 
 
+def test_tasks_in_one_ball_without_global_weight_have_identity_jacobian(method):
+    """w_g = 0, ε = 0.55 and tasks (0, 0), (0, ±0.1), (1, 0): the weighted mean is
+    not within ε of (1, 0), but c = (0.5, 0) has every task within ε, so θ_t = a_t
+    on a neighbourhood (c is not unique there) and ∂θ/∂a = I in both modes: the
+    divergence SURE needs is T·d = 8, checked against central finite differences."""
+    a = np.array([[0.0, 0.0], [0.0, 0.1], [0.0, -0.1], [1.0, 0.0]])
+
+    def theta(a):
+        return PROJECT_JIT(a, a[0], jnp.asarray(0.55), global_weight=jnp.asarray(0.0),
+                           method=method, tol=TOL64).task_params
+
+    np.testing.assert_allclose(theta(a), a, atol=1e-12)
+    for jac in (jax.jacfwd(theta)(a), jax.jacrev(theta)(a)):
+        np.testing.assert_allclose(np.reshape(jac, (8, 8)), np.eye(8), atol=1e-12)
+    h = 1e-6
+    fd = [(np.asarray(theta(a + h * e.reshape(4, 2))) - np.asarray(theta(a - h * e.reshape(4, 2))))
+          .ravel()[i] / (2 * h) for i, e in enumerate(np.eye(8))]
+    np.testing.assert_allclose(np.sum(fd), 8.0, rtol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [1e-200, 1e-30, 1e30, 1e200])
 def test_extreme_scales_are_equivariant(instance, method, scale):
     """P_C(s·a; s·ε) = s·P_C(a; ε): no overflow or underflow in the Gram matrix,

@@ -312,3 +312,19 @@ def test_leaf_name_of_the_root_and_nested_leaves():
     paths = [p for p, _ in jax.tree_util.tree_flatten_with_path({"x": [np.ones(1)]})[0]]
     assert checks.leaf_name(paths[0]) == "['x'][0]"
     assert checks.leaf_name(()) == "<root>"
+
+
+def test_concrete_weights_captured_under_jit_are_checked_eagerly(points):
+    """Weights that are concrete arrays closed over by a jitted function are checked
+    with NumPy at trace time (jnp comparisons would trace them) and give the same
+    answer as the eager call; bad ones still raise, naming the argument."""
+    a, _ = points
+    w = jnp.array([1.0, 2.0, 3.0])
+    eager = project_cross_learning(a, None, 0.5, task_weights=w, global_weight=0.0).task_params
+    jitted = jax.jit(lambda a: project_cross_learning(a, None, 0.5, task_weights=w,
+                                                      global_weight=0.0).task_params)(a)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-12)
+    bad = -w
+    with pytest.raises(ValueError, match=r"task_weights must be finite and > 0"):
+        jax.jit(lambda a: project_cross_learning(a, None, 0.5, task_weights=bad,
+                                                 global_weight=0.0).task_params)(a)
