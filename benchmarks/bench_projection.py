@@ -5,7 +5,8 @@ Three cases, one JSON line each:
   a  T = 15, S = 2, a batch of 10,000 instances: cljax is jax.jit(jax.vmap(projection));
      CVXPY (a parameterised problem re-solved per instance) and the NumPy solver (a
      Python loop over instances) run on subsets and are reported per instance.
-     Target: cljax ≥ 1000x faster than CVXPY per instance.  Answers are checked
+     Target: cljax ≥ 1000x faster than CVXPY per instance.  (Here S ≤ T + 1, so
+     "primal" runs Newton on the S × S Hessian.)  Answers are checked
      against CVXPY and NumPy on the subset.
   b  T = 5, S = 5,000,000, float32: the dual method against forming the Gram matrix
      once (jitted A @ A.T on the stacked (T+1) x S matrix).  Target: dual ≤ 3x Gram.
