@@ -118,6 +118,7 @@ def add_demo_parser(sub) -> None:
 # Every module is imported to build the parser, so they keep heavy imports
 # (flax, matplotlib, tensorflow-datasets) inside their ``run`` functions.
 SUBCOMMAND_MODULES: dict[str, str] = {
+    "vision": "cljax.vision_cli",
 }
 
 

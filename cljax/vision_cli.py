@@ -14,8 +14,8 @@ import sys
 
 from cljax.cli import positive_float, positive_int
 
-DEFAULT_PARAMETRIC_GRID = (0.0, 1.0, 2.0, 4.0, 8.0)
-DEFAULT_FUNCTIONAL_GRID = (0.0, 0.1, 0.25, 0.5, 1.0)
+DEFAULT_PARAMETRIC_GRID = (0.0, 1.0, 3.0, 10.0)
+DEFAULT_FUNCTIONAL_GRID = (0.0, 0.1, 0.3, 2.0)
 
 
 def _float_list(text):
@@ -56,7 +56,7 @@ def add_parser(subparsers) -> None:
                    help="default small (digits) / alexnet224 (office-home)")
     p.add_argument("--width", type=positive_int, default=8)
     p.add_argument("--hidden", type=positive_int, default=64)
-    p.add_argument("--epochs", type=positive_int, default=15)
+    p.add_argument("--epochs", type=positive_int, default=12)
     p.add_argument("--batch-size", type=positive_int, default=20)
     p.add_argument("--optimizer", choices=("adam", "sgd", "momentum"), default="adam")
     p.add_argument("--lr", type=positive_float, default=0.003, help="η_P")

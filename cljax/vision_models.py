@@ -15,7 +15,7 @@ pytree with a leading network axis (:func:`init_stacked`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -38,13 +38,15 @@ class Conv2D(nn.Module):
     stride: int = 1
     padding: int = 0
     impl: str = "im2col"
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         k, s, p = self.kernel_size, self.stride, self.padding
         c = x.shape[-1]
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features))
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features),
+                            self.param_dtype)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
         if self.impl == "xla":
             y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))

@@ -189,7 +189,8 @@ def _build(config: VisionConfig, num_tasks: int, image_shape, num_classes: int,
         stacked = init_stacked(classifier, key, image_shape, T + 1)
         task = jax.tree_util.tree_map(lambda leaf: leaf[1:], stacked)
         glob = jax.tree_util.tree_map(lambda leaf: leaf[0], stacked)
-        zeros = jnp.zeros((T,), jnp.float32)
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(task))
+        zeros = jnp.zeros((T,), dtype)
         if mode == "separate":
             opt_state = optimizer.init(task)
         elif mode == "consensus":
@@ -200,7 +201,7 @@ def _build(config: VisionConfig, num_tasks: int, image_shape, num_classes: int,
         else:
             pd = primal_dual.init(task, glob)
             opt_state = pd.opt_state
-        history = jnp.zeros((config.epochs, T), jnp.float32)
+        history = jnp.zeros((config.epochs, T), dtype)
         return VisionState(task, glob, opt_state, zeros, zeros, jnp.asarray(0, jnp.int32),
                            jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32),
                            history, history, history)
@@ -406,7 +407,7 @@ def train(data: MultiDomainData, config: VisionConfig, *, checkpoint_dir=None,
     program = program_for(config, data)
     key = jax.random.PRNGKey(config.seed)
     init_key, shuffle_key = jax.random.split(key)
-    eps = jnp.asarray(config.eps, jnp.float32)
+    eps = jnp.asarray(config.eps, jnp.float32)  # the networks are float32
     start = time.perf_counter()
     arrays = [jnp.asarray(a) for a in (data.x_train, data.y_train, data.n_train,
                                        data.x_test, data.y_test, data.n_test)]
