@@ -333,6 +333,7 @@ class TrainResult:
     dual_history: np.ndarray
     seconds: float
     resumed_from_epoch: int = 0
+    state: Any = None  # the final VisionState (trained networks), not serialised
 
     @property
     def mean_accuracy(self) -> float:
@@ -370,10 +371,11 @@ def place(tree, mesh, task_mask):
 
 
 def task_axis_mask(shapes_t, shapes_t_plus_1):
-    """Which leaves of a state carry the task axis: those whose shape changes
-    with T (shapes from ``jax.eval_shape`` at T and T+1, nothing allocated)."""
-    a, b = shapes_t, shapes_t_plus_1
-    return jax.tree_util.tree_map(lambda x, y: x.shape != y.shape, a, b)
+    """Which leaves of a state carry the task axis first: those whose leading
+    dimension changes with T (shapes from ``jax.eval_shape`` at T and T+1,
+    nothing allocated).  Histories (epochs, T) stay replicated."""
+    return jax.tree_util.tree_map(lambda x, y: x.shape[:1] != y.shape[:1],
+                                  shapes_t, shapes_t_plus_1)
 
 
 def make_task_mesh(num_tasks: int, devices=None):
@@ -466,4 +468,4 @@ def train(data: MultiDomainData, config: VisionConfig, *, checkpoint_dir=None,
         parameter_distance=np.asarray(per_task_distance(state.task_params, state.global_params)),
         loss_history=np.asarray(state.loss_history), constraint_history=np.asarray(
             state.constraint_history), dual_history=np.asarray(state.dual_history),
-        seconds=time.perf_counter() - start, resumed_from_epoch=resumed_from)
+        seconds=time.perf_counter() - start, resumed_from_epoch=resumed_from, state=state)
