@@ -75,8 +75,9 @@ def add_parser(subparsers) -> None:
 class _Progress:
     """A one-line progress bar per run, on stderr."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    @property
+    def stream(self):
+        return sys.stderr  # looked up at write time (tests swap it)
 
     def run(self, name, i, n):
         self.stream.write(f"[{i + 1}/{n}] {name}\n")

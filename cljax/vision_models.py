@@ -47,6 +47,8 @@ class Conv2D(nn.Module):
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features),
                             self.param_dtype)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+        dtype = jnp.result_type(x, kernel)
+        x, kernel, bias = x.astype(dtype), kernel.astype(dtype), bias.astype(dtype)
         if self.impl == "xla":
             y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))

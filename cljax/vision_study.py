@@ -200,15 +200,17 @@ def plot_study(path, results: list[dict], summary: dict) -> None:
         ax.set_ylabel("test accuracy (mean over domains)")
         ax.set_title(f"{mode} cross-learning")
         ax.legend(fontsize=8)
-    # duals per epoch per domain, functional at its best ε, first seed
-    best = summary["targets"].get("functional", {}).get("best_eps")
-    runs = [r for r in results if r["mode"] == "functional" and r["eps"] == best]
+    # duals per epoch per domain, functional at its smallest positive ε (where
+    # constraints bind), first seed; line style per seed would crowd the panel
+    positive = sorted({r["eps"] for r in results if r["mode"] == "functional" and r["eps"] > 0})
+    runs = [r for r in results if r["mode"] == "functional" and positive
+            and r["eps"] == positive[0]]
     ax = axes[2]
     if runs:
         duals = np.asarray(runs[0]["dual_history"])
         for d, name in enumerate(domains):
             ax.plot(np.arange(1, len(duals) + 1), duals[:, d], marker=".", label=name)
-        ax.set_title(f"λ_t per epoch (functional, ε={best:g}, seed {runs[0]['seed']})")
+        ax.set_title(f"λ_t per epoch (functional, ε={positive[0]:g}, seed {runs[0]['seed']})")
         ax.legend(fontsize=8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("dual variable λ_t")

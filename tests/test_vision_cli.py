@@ -8,25 +8,25 @@ import pytest
 from cljax.cli import main
 
 TINY = ["vision", "--k", "2", "--image-size", "8", "--width", "2", "--hidden", "8",
-        "--epochs", "1", "--batch-size", "10"]
+        "--epochs", "1", "--batch-size", "20"]
 
 
 def test_study_writes_csv_png_and_resumes(tmp_path, capsys):
     out = tmp_path / "study"
-    argv = TINY + ["--seeds", "0", "--parametric-grid", "0,5", "--functional-grid", "2.5",
+    argv = TINY + ["--seeds", "0", "--parametric-grid", "0", "--functional-grid", "2.5",
                    "--out", str(out), "--json"]
     assert main(argv) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert "[1/5] separate_seed0" in captured.err  # progress on stderr, JSON alone on stdout
+    assert "[1/4] separate_seed0" in captured.err  # progress on stderr, JSON alone on stdout
     rows = {(r["mode"], r["eps"]): r for r in result["summary"]["rows"]}
     assert set(rows) == {("separate", 0.0), ("consensus", 0.0), ("parametric", 0.0),
-                         ("parametric", 5.0), ("functional", 2.5)}
+                         ("functional", 2.5)}
     assert result["num_train"] == [20, 20, 20]
     with open(out / "runs.csv") as f:
-        assert len(list(csv.DictReader(f))) == 5 * 3  # runs x domains
+        assert len(list(csv.DictReader(f))) == 4 * 3  # runs x domains
     with open(out / "history.csv") as f:
-        assert len(list(csv.DictReader(f))) == 5 * 1 * 3  # runs x epochs x domains
+        assert len(list(csv.DictReader(f))) == 4 * 1 * 3  # runs x epochs x domains
     assert (out / "figure.png").stat().st_size > 10_000
     assert (out / "summary.csv").exists()
     # resume: every run is already done, so the same summary comes back without training
@@ -36,7 +36,7 @@ def test_study_writes_csv_png_and_resumes(tmp_path, capsys):
 
 
 def test_single_mode_human_report(tmp_path, capsys):
-    assert main(TINY + ["--mode", "functional", "--eps-grid", "0.5,2.5"]) == 0
+    assert main(TINY + ["--mode", "functional", "--eps-grid", "0.5,2.5", "--seed", "0"]) == 0
     text = capsys.readouterr().out
     assert "functional" in text and "0.5" in text and "2.5" in text
 

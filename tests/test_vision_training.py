@@ -31,14 +31,15 @@ def synthetic_domains(num_domains=2, per_class=4, num_classes=3, seed=0, identic
     return stack_domains(pairs, pairs, names, tuple(str(c) for c in range(num_classes)))
 
 
-BASE = VisionConfig(epochs=2, batch_size=4, width=2, hidden=8, eval_chunk=6)
+# full batches (12 images per domain): one step per epoch, few distinct compilations
+BASE = VisionConfig(epochs=2, batch_size=12, width=2, hidden=8, eval_chunk=6)
 
 
 def leaves(tree):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
-def test_separate_networks_are_independent(monkeypatch):
+def test_separate_networks_are_independent():
     data = synthetic_domains()
     other = synthetic_domains(seed=9)
     mixed = replace(data, x_train=np.stack([data.x_train[0], other.x_train[1]]))
@@ -54,7 +55,7 @@ def test_consensus_on_identical_domains_equals_separate_full_batch():
     """With T identical domains and full batches, the pooled loss (1/T) Σ_t ℓ_t
     equals every ℓ_t: the consensus network is each separate network."""
     data = synthetic_domains(identical=True)
-    cfg = replace(BASE, batch_size=12)
+    cfg = BASE
     sep = train(data, replace(cfg, mode="separate"))
     con = train(data, replace(cfg, mode="consensus"))
     np.testing.assert_allclose(con.loss_history, sep.loss_history, rtol=1e-5)
@@ -79,33 +80,34 @@ def test_parametric_with_inactive_constraint_is_separate():
     np.testing.assert_allclose(par.parameter_distance, sep.parameter_distance, rtol=1e-4)
 
 
-@pytest.mark.parametrize("eps", [0.0, 0.02])
+@pytest.mark.parametrize("eps", [0.0, 0.005])
 def test_functional_dual_ascent_per_epoch(eps):
-    cfg = replace(BASE, mode="functional", eps=eps, epochs=3, dual_step_size=10.0)
+    cfg = replace(BASE, mode="functional", eps=eps, dual_step_size=10.0)
     res = train(synthetic_domains(), cfg)
     # λ_e = [λ_{e-1} + η_D (ĝ_e − ε)]₊ with ĝ_e the epoch's mean constraint (Algorithm 2)
     previous = np.zeros(2)
-    for e in range(3):
+    for e in range(cfg.epochs):
         expected = np.maximum(previous + 10.0 * (res.constraint_history[e] - eps), 0.0)
         np.testing.assert_allclose(res.dual_history[e], expected, rtol=1e-5, atol=1e-7)
         previous = res.dual_history[e]
-    assert np.all(res.constraint_history >= 0)
+    assert np.all(res.constraint_history >= 0) and np.any(res.dual_history > 0)
 
 
 def test_functional_with_inactive_constraint_trains_like_separate():
-    """ε above the largest softmax-L1 distance (2): λ stays 0 and, with SGD, the
-    task networks follow (1/T)·∇ℓ_t, i.e. separate training at step η_P/T."""
+    """ε above the largest softmax-L1 distance (2): λ stays 0 and the task
+    networks follow (1/T)·∇ℓ_t, which Adam (invariant to the gradient's scale up
+    to its ε = 1e-8) turns into the separate steps."""
     data = synthetic_domains()
-    cfg = replace(BASE, optimizer="sgd", learning_rate=0.05)
-    fun = train(data, replace(cfg, mode="functional", eps=2.5))
-    sep = train(data, replace(cfg, mode="separate", learning_rate=0.025))
+    fun = train(data, replace(BASE, mode="functional", eps=2.5))
+    sep = train(data, replace(BASE, mode="separate"))
     np.testing.assert_array_equal(fun.dual_history, 0.0)
-    np.testing.assert_allclose(fun.loss_history, sep.loss_history, rtol=1e-5)
+    np.testing.assert_allclose(fun.loss_history, sep.loss_history, rtol=1e-4)
+    np.testing.assert_array_equal(fun.test_accuracy, sep.test_accuracy)
 
 
 def test_checkpoint_resume_matches_uninterrupted(tmp_path):
     data = synthetic_domains()
-    cfg = replace(BASE, mode="functional", eps=0.01, epochs=3)
+    cfg = replace(BASE, mode="functional", eps=0.01)
     full = train(data, cfg)
     stopped = train(data, cfg, checkpoint_dir=tmp_path / "ck", stop_after_epochs=1)
     assert not stopped.finished and stopped.epochs_done == 1
@@ -115,11 +117,13 @@ def test_checkpoint_resume_matches_uninterrupted(tmp_path):
     for name in ("test_accuracy", "global_test_accuracy", "test_constraint", "loss_history",
                  "constraint_history", "dual_history", "parameter_distance"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
+    for a, b in zip(leaves(resumed.state), leaves(full.state)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_checkpoint_misuse_is_refused(tmp_path):
     data = synthetic_domains()
-    cfg = replace(BASE, mode="separate", epochs=1)
+    cfg = replace(BASE, mode="separate")
     train(data, cfg, checkpoint_dir=tmp_path / "ck")
     with pytest.raises(FileExistsError, match="resume=True"):
         train(data, cfg, checkpoint_dir=tmp_path / "ck")
