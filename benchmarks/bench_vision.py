@@ -100,11 +100,14 @@ def main(argv=None):
     parser.add_argument("--case", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--width", type=int, default=8, help="small model width (cpu case)")
     parser.add_argument("--peak-tflops", type=float, nargs="+", default=[67.0, 495.0])
     args = parser.parse_args(argv)
     if args.case == "cpu":
-        out = bench(alexnet_small(10, width=8, hidden=64), (32, 32, 3), 4, args.batch or 20,
+        out = bench(alexnet_small(10, width=args.width, hidden=64), (32, 32, 3), 4,
+                    args.batch or 20,
                     args.repeats, compare_loop=True, compare_impl=True)
+        out["width"] = args.width
     else:
         out = bench(alexnet_224(65, conv_impl="xla"), (224, 224, 3), 5, args.batch or 64,
                     args.repeats, compare_loop=True, compare_impl=True)
