@@ -19,11 +19,13 @@ DEFAULT_FUNCTIONAL_GRID = (0.0, 0.1, 0.3, 2.0)
 
 
 def _float_list(text):
+    if text.strip().lower() in ("", "none"):
+        return []  # leave this mode out of the study
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
-    if not values or any(v != v or v < 0 for v in values):
+    if any(v != v or v < 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected numbers >= 0, got {text!r}")
     return values
 
@@ -46,8 +48,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--eps", type=float, default=None, help="ε of a single cross-learning run")
     p.add_argument("--eps-grid", type=_float_list, default=None,
                    help="comma-separated ε values (single mode)")
-    p.add_argument("--parametric-grid", type=_float_list, default=list(DEFAULT_PARAMETRIC_GRID))
-    p.add_argument("--functional-grid", type=_float_list, default=list(DEFAULT_FUNCTIONAL_GRID))
+    p.add_argument("--parametric-grid", type=_float_list, default=list(DEFAULT_PARAMETRIC_GRID),
+                   help="study ε grid ('none' leaves parametric out)")
+    p.add_argument("--functional-grid", type=_float_list, default=list(DEFAULT_FUNCTIONAL_GRID),
+                   help="study ε grid ('none' leaves functional out)")
     p.add_argument("--k", type=positive_int, default=20,
                    help="digits: training images per class per domain")
     p.add_argument("--image-size", type=positive_int, default=None,
@@ -130,7 +134,7 @@ def run_vision(args) -> dict:
         seeds, p_grid, f_grid = args.seeds, args.parametric_grid, args.functional_grid
     else:
         seeds = [args.seed]
-        grid = args.eps_grid or [args.eps if args.eps is not None else 0.0]
+        grid = args.eps_grid if args.eps_grid else [args.eps if args.eps is not None else 0.0]
         if args.mode in ("separate", "consensus"):
             grid = [0.0]
         p_grid = grid if args.mode == "parametric" else []

@@ -199,7 +199,10 @@ def plot_study(path, results: list[dict], summary: dict) -> None:
         ax.set_xlabel(unit)
         ax.set_ylabel("test accuracy (mean over domains)")
         ax.set_title(f"{mode} cross-learning")
-        ax.legend(fontsize=8)
+        if curve:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not run", ha="center", transform=ax.transAxes)
     # duals per epoch per domain, functional at its smallest positive ε (where
     # constraints bind), first seed; line style per seed would crowd the panel
     positive = sorted({r["eps"] for r in results if r["mode"] == "functional" and r["eps"] > 0})

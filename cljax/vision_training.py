@@ -160,6 +160,42 @@ def epoch_order(key, n_valid, size):
 # Mode steps: (state, batch, eps) -> (state, losses (T,), constraints (T,))
 
 
+def make_evaluate(classifier, eval_chunk: int, mean, std):
+    """``evaluate(task_params, global_params, x_test, y_test, n_test)`` → per-domain
+    (accuracy of θ_t, accuracy of θ_g, mean softmax-L1 distance θ_t vs θ_g) on
+    the padded test sets, ``eval_chunk`` images per forward pass."""
+
+    def evaluate(task_params, global_params, x_test, y_test, n_test):
+        """Per-domain test accuracy of θ_t and of θ_g, and test ĝ_t."""
+        size = x_test.shape[1]
+        chunk = min(eval_chunk, size)
+        num_chunks = -(-size // chunk)
+        pad = num_chunks * chunk - size
+        xs = jnp.pad(x_test, ((0, 0), (0, pad)) + ((0, 0),) * (x_test.ndim - 2))
+        ys = jnp.pad(y_test, ((0, 0), (0, pad)))
+        valid = jnp.arange(num_chunks * chunk)[None, :] < n_test[:, None]
+
+        def per_domain(params_t, x_t, y_t, valid_t):
+            def one_chunk(c):
+                xc = lax.dynamic_slice_in_dim(x_t, c * chunk, chunk)
+                yc = lax.dynamic_slice_in_dim(y_t, c * chunk, chunk)
+                vc = lax.dynamic_slice_in_dim(valid_t, c * chunk, chunk)
+                xc = normalise(xc, mean, std)
+                out_t = classifier(params_t, xc)
+                out_g = classifier(global_params, xc)
+                return (jnp.sum(vc * (jnp.argmax(out_t, -1) == yc)),
+                        jnp.sum(vc * (jnp.argmax(out_g, -1) == yc)),
+                        jnp.sum(vc * softmax_l1_distance(out_t, out_g)))
+
+            hits_t, hits_g, dist = lax.map(one_chunk, jnp.arange(num_chunks))
+            n = jnp.maximum(jnp.sum(valid_t), 1)
+            return jnp.sum(hits_t) / n, jnp.sum(hits_g) / n, jnp.sum(dist) / n
+
+        return jax.vmap(per_domain)(task_params, xs, ys, valid)
+
+    return evaluate
+
+
 class _Program(NamedTuple):
     init: Callable
     epoch: Callable
@@ -262,34 +298,7 @@ def _build(config: VisionConfig, num_tasks: int, image_shape, num_classes: int,
             constraint_history=s.constraint_history.at[e].set(jnp.mean(constraints, axis=0)),
             dual_history=s.dual_history.at[e].set(s.duals))
 
-    def evaluate(s: VisionState, x_test, y_test, n_test):
-        """Per-domain test accuracy of θ_t and of θ_g, and test ĝ_t."""
-        size = x_test.shape[1]
-        chunk = min(config.eval_chunk, size)
-        num_chunks = -(-size // chunk)
-        pad = num_chunks * chunk - size
-        xs = jnp.pad(x_test, ((0, 0), (0, pad)) + ((0, 0),) * (x_test.ndim - 2))
-        ys = jnp.pad(y_test, ((0, 0), (0, pad)))
-        valid = jnp.arange(num_chunks * chunk)[None, :] < n_test[:, None]
-
-        def per_domain(params_t, x_t, y_t, valid_t):
-            def one_chunk(c):
-                xc = lax.dynamic_slice_in_dim(x_t, c * chunk, chunk)
-                yc = lax.dynamic_slice_in_dim(y_t, c * chunk, chunk)
-                vc = lax.dynamic_slice_in_dim(valid_t, c * chunk, chunk)
-                xc = normalise(xc, mean, std)
-                out_t = classifier(params_t, xc)
-                out_g = classifier(s.global_params, xc)
-                return (jnp.sum(vc * (jnp.argmax(out_t, -1) == yc)),
-                        jnp.sum(vc * (jnp.argmax(out_g, -1) == yc)),
-                        jnp.sum(vc * softmax_l1_distance(out_t, out_g)))
-
-            hits_t, hits_g, dist = lax.map(one_chunk, jnp.arange(num_chunks))
-            n = jnp.maximum(jnp.sum(valid_t), 1)
-            return jnp.sum(hits_t) / n, jnp.sum(hits_g) / n, jnp.sum(dist) / n
-
-        return jax.vmap(per_domain)(s.task_params, xs, ys, valid)
-
+    evaluate = make_evaluate(classifier, config.eval_chunk, mean, std)
     return _Program(init, epoch, evaluate)
 
 
@@ -298,7 +307,16 @@ def _compiled(static_config: tuple, num_tasks: int, image_shape: tuple, num_clas
               steps_per_epoch: int, mean: tuple, std: tuple):
     config = VisionConfig(**dict(static_config))
     program = _build(config, num_tasks, image_shape, num_classes, steps_per_epoch, mean, std)
-    return _Program(jax.jit(program.init), jax.jit(program.epoch), jax.jit(program.evaluate))
+    return _Program(jax.jit(program.init), jax.jit(program.epoch),
+                    _compiled_evaluate(config.model, config.width, config.hidden,
+                                       config.eval_chunk, num_classes, mean, std))
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_evaluate(model, width, hidden, eval_chunk, num_classes, mean, std):
+    """One jitted evaluation per model (shared by the four modes)."""
+    config = VisionConfig(model=model, width=width, hidden=hidden)
+    return jax.jit(make_evaluate(make_classifier(config, num_classes), eval_chunk, mean, std))
 
 
 def _static_key(config: VisionConfig) -> tuple:
@@ -459,7 +477,7 @@ def train(data: MultiDomainData, config: VisionConfig, *, checkpoint_dir=None,
     finished = done >= config.epochs
     t = data.num_domains
     if finished:
-        acc_t, acc_g, dist = (np.asarray(a) for a in program.evaluate(state, x_te, y_te, n_te))
+        acc_t, acc_g, dist = (np.asarray(a) for a in program.evaluate(state.task_params, state.global_params, x_te, y_te, n_te))
     else:
         acc_t = acc_g = dist = np.full((t,), np.nan)
     return TrainResult(

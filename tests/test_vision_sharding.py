@@ -1,5 +1,9 @@
 """The task axis sharded over 4 CPU devices gives the results of one device.
 
+Functional mode: θ_g's gradient and the test metrics reduce across the sharded
+task axis (the projection of parametric mode goes through the same placement;
+it is left out to keep the compile time of this subprocess small).
+
 XLA_FLAGS must be set before jax initialises, so the comparison runs in a
 subprocess; it prints one JSON line that this test checks.
 """
@@ -21,7 +25,7 @@ from cljax.vision_training import make_task_mesh, train
 data = synthetic_domains(num_domains=4)
 mesh = make_task_mesh(4)
 out = {"devices": jax.device_count(), "mesh": int(mesh.devices.size)}
-for mode, eps in (("parametric", 0.05), ("functional", 0.01)):
+for mode, eps in (("functional", 0.01),):
     cfg = replace(BASE, mode=mode, eps=eps, epochs=2)
     one = train(data, cfg)
     sharded = train(data, cfg, mesh=mesh)
@@ -45,7 +49,7 @@ def test_sharded_task_axis_matches_one_device():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["devices"] == 4 and out["mesh"] == 4
-    for mode in ("parametric", "functional"):
+    for mode in ("functional",):
         assert out[mode + "_placement"] == [4, 1, 4]  # one network per device
         diffs = out[mode]
         assert diffs["test_accuracy"] == 0.0, diffs
