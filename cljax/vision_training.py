@@ -40,7 +40,7 @@ from cljax.distances import softmax_l1_distance
 from cljax.primal_dual import PrimalDual, PrimalDualState
 from cljax.projected_gradient import ProjectedGradient, ProjectedGradientState
 from cljax.tree import broadcast_global, per_task_distance
-from cljax.vision_models import AlexNet, Classifier, alexnet_224, alexnet_small, init_stacked
+from cljax.vision_models import Classifier, alexnet_224, alexnet_small, init_stacked
 
 MODES = ("separate", "consensus", "parametric", "functional")
 OPTIMIZERS = ("adam", "sgd", "momentum")
