@@ -94,6 +94,7 @@ def add_demo_parser(sub) -> None:
 SUBCOMMAND_MODULES: dict[str, str] = {
     "gaussian": "cljax.gaussian_cli",
     "covid": "cljax.covid_cli",
+    "vision": "cljax.vision_cli",
     "compare": "cljax.compare_cli",
 }
 
