@@ -23,9 +23,13 @@ def test_demo_json_matches_closed_forms(capsys):
     assert np.isclose(out["eps_grid"][-1], 10.0)
 
 
-@pytest.mark.parametrize("option", ["--realisations=0", "--mu=-1", "--num-eps=0"])
-def test_demo_rejects_bad_options(option):
-    proc = subprocess.run([sys.executable, "-m", "cljax.cli", "demo", option],
+@pytest.mark.parametrize("command, option", [
+    ("demo", "--realisations=0"), ("demo", "--mu=-1"), ("demo", "--num-eps=0"),
+    ("covid", "--n-train=0"), ("covid", "--eps=-1"), ("covid", "--eps-sweep=0x"),
+])
+def test_subcommands_reject_bad_options_naming_them(command, option):
+    """argparse exits with status 2 and names the option (no traceback, no work done)."""
+    proc = subprocess.run([sys.executable, "-m", "cljax.cli", command, option],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert option.split("=")[0] in proc.stderr
