@@ -33,7 +33,7 @@ def degenerate_points(rng, tasks, dim):
     return base
 
 
-@pytest.mark.parametrize("tasks,dim", [(4, 2), (2, 2), (3, 1), (1, 2), (10, 2), (5, 3)])
+@pytest.mark.parametrize("tasks,dim", [(4, 2), (2, 2), (3, 1), (1, 2), (5, 3)])
 def test_matches_cold_solver_float64(tasks, dim):
     rng = np.random.default_rng(100 + tasks * 10 + dim)
     points = np.concatenate([rng.normal(size=(60, tasks, dim)) * 2.0,
@@ -64,8 +64,8 @@ def test_weights_unsorted_grid_and_general_projection():
     points = jnp.asarray(rng.normal(size=(12, 5, 2)) * 2.0)
     weights = jnp.asarray(rng.uniform(0.5, 2.0, size=5))
     grid = jnp.asarray(rng.permutation(np.concatenate([np.linspace(0, 5, 30), [np.inf, 0.7, 0.7]])))
-    path = jax.jit(lambda p: centre_path(p, grid, weights, chunk=5))(points)
-    theta, _ = theta_of(points, grid, weights, chunk=5)
+    (theta, centre, eps_used), _ = jax.jit(lambda p: map_cross_learning_path(
+        p, grid, lambda a, th, c, e: (th, c, e), weights, chunk=5))(points)
     ref = jax.jit(jax.vmap(jax.vmap(
         lambda p, e, w: project_cross_learning(p, None, e, task_weights=w, global_weight=0.0,
                                                max_iter=200).task_params, (None, 0, None)),
@@ -73,14 +73,17 @@ def test_weights_unsorted_grid_and_general_projection():
     np.testing.assert_allclose(theta, ref, atol=1e-5)
     np.testing.assert_allclose(theta, cold_theta(points, grid, weights), atol=1e-10)
     # feasibility: ‖θ_t − c‖ ≤ ε at every entry
-    dist = np.linalg.norm(np.asarray(theta) - np.asarray(path.centre)[:, :, None], axis=-1)
-    assert np.all(dist <= np.asarray(path.eps_used)[..., None] + 1e-9)
+    dist = np.linalg.norm(np.asarray(theta) - np.asarray(centre)[:, :, None], axis=-1)
+    assert np.all(dist <= np.asarray(eps_used)[..., None] + 1e-9)
+    # centre_path returns the same centres (c is not unique where F = 0: same grid, same path)
+    path = centre_path(points[:2], grid, weights)
+    np.testing.assert_allclose(path.centre, centre[:2], atol=1e-10)
 
 
 def test_limits_exact():
     rng = np.random.default_rng(11)
     points = jnp.asarray(rng.normal(size=(5, 4, 2)))
-    theta, _ = theta_of(points, jnp.array([0.0, np.inf, 100.0]))
+    theta, _ = jax.jit(lambda p: theta_of(p, jnp.array([0.0, np.inf, 100.0])))(points)
     mean = np.asarray(points).mean(1, keepdims=True)
     np.testing.assert_allclose(theta[:, 0], np.broadcast_to(mean, points.shape), atol=1e-12)
     np.testing.assert_array_equal(theta[:, 1], points)
@@ -92,7 +95,8 @@ def test_repair_path_is_exact_when_certificate_always_fails():
     rng = np.random.default_rng(5)
     points = rng.normal(size=(8, 4, 2)) * 2.0
     grid = np.linspace(0.0, 4.0, 9)
-    ours, ok = theta_of(jnp.asarray(points), grid, steps=1, tol=0.0, fallback_batch=7)
+    ours, ok = jax.jit(lambda p: theta_of(p, grid, steps=1, tol=0.0, fallback_batch=7))(
+        jnp.asarray(points))
     assert np.mean(np.asarray(ok)) < 0.5
     np.testing.assert_allclose(ours, cold_theta(points, grid), atol=1e-10)
 
