@@ -206,8 +206,7 @@ def monte_carlo(key, design: Design, eps_grid, realisations: int, *, selection=F
         truth = jnp.asarray(design.centres, means.dtype)
         tau2 = jnp.asarray(design.noise_variances, means.dtype)
         fn = lambda a, th, c, e: _cl_errors(a, th, c, e, truth, tau2, selection)  # noqa: E731
-        (out["E_CL"], risk), _ = map_cross_learning_path(means, grid, fn,
-                                                         fallback_iterations=iterations)
+        (out["E_CL"], risk), _ = map_cross_learning_path(means, grid, fn)
         if selection:
             out["SURE"] = risk
         return out
