@@ -1,19 +1,25 @@
 """Example 2 Monte Carlo: 100,000 realisations x 201 ε in one jitted call, against NumPy and Python.
 
-The estimator is the same everywhere: P̄_CL (w_g = 0, equal weights) by Newton on the
-centre c ∈ R² with an exact line search (bisection on φ'), a fixed number of
-iterations, then the two-task closed form (cljax.centre_newton); E_CL(ε) is averaged
-over the realisations.
+The estimator is P̄_CL (w_g = 0, equal weights), E_CL(ε) averaged over the realisations.
+Two exact solvers of it are timed:
 
-* ``jax``: ``jax.jit`` of the whole study (draws, ``lax.map`` over chunks of
-  realisations, ``vmap`` over ε), float32 (JAX's default), compile timed separately.
-* ``numpy``: the same iteration vectorised over (realisations x ε) arrays, float32,
+* ``jax`` (the library's): ``cljax.centre_path.map_cross_learning_path``: a ``lax.scan``
+  over the ε grid per chunk of realisations (struct of arrays), Newton warm-started
+  from the previous ε with a secant predictor, certified (accepted step, quadratic
+  contraction, step < tol), and the cold solver below wherever the certificate fails.
+  ``jax.jit`` of the whole study (draws included), float32, compile timed separately.
+* ``jax_cold`` (the previous method): ``cljax.centre_newton.project_centre_newton``
+  solved independently at every ε (Newton with an exact line search, 10 iterations,
+  then the two-task closed form), ``vmap`` over ε, ``lax.map`` over chunks; timed on
+  ``--cold-realisations`` realisations and scaled linearly.
+* ``numpy``: the cold iteration vectorised over (realisations x ε) arrays, float32,
   in chunks; timed on ``--numpy-realisations`` realisations and scaled linearly to
   the full count (``scaled: true`` in the JSON).
-* ``python``: a plain Python loop over instances (``math``), timed on
-  ``--python-realisations`` realisations and scaled the same way.
+* ``python``: the cold iteration as a plain Python loop over instances (``math``),
+  timed on ``--python-realisations`` realisations and scaled the same way.
 
-The answers on the common subset are compared (max |ΔE_CL| per realisation and ε).
+The answers on the common subsets are compared (max |ΔE_CL| per realisation and ε),
+and ``jax`` against a float64 cold solve (40 iterations) on ``--check-realisations``.
 Target: jax ≤ 3 s wall on the 2-core CPU after compilation.
 
     python benchmarks/bench_gaussian.py            # full size
@@ -39,23 +45,42 @@ except ImportError:  # python -m benchmarks.bench_gaussian
     from benchmarks._machine import machine_info
 
 from cljax.centre_newton import _BISECTIONS, DEFAULT_ITERATIONS, project_centre_newton
+from cljax.centre_path import DEFAULT_CHUNK, DEFAULT_PATH_STEPS, map_cross_learning_path
 from cljax.gaussian_studies import example2_centres
 
 BENCHMARK = "bench_gaussian"
 
 
-def jax_study(realisations, grid, sigma, mu, batch_size):
+def draws(key, realisations, sigma, mu):
+    theta = example2_centres(mu).astype(jnp.float32)
+    return theta[None] + sigma * jax.random.normal(key, (realisations, 4, 2), jnp.float32)
+
+
+def jax_study(realisations, grid, sigma, mu, chunk):
+    """The library's path solver; returns the mean curve, E_CL per realisation, the draws."""
     theta = example2_centres(mu).astype(jnp.float32)
 
     def study(key):
-        means = theta[None] + sigma * jax.random.normal(key, (realisations, 4, 2), jnp.float32)
+        means = draws(key, realisations, sigma, mu)
+        e_cl, certified = map_cross_learning_path(
+            means, grid, lambda a, th, c, e: jnp.mean(jnp.sum((th - theta) ** 2, -1)), chunk=chunk)
+        return jnp.mean(e_cl, 0), e_cl, means, jnp.mean(certified)
+
+    return study
+
+
+def jax_cold_study(realisations, count, grid, sigma, mu, batch_size):
+    """The previous method: a cold solve at every ε (same draws as jax_study for the same key)."""
+    theta = example2_centres(mu).astype(jnp.float32)
+
+    def study(key):
+        means = draws(key, realisations, sigma, mu)[:count]
 
         def one(y):
             est = jax.vmap(lambda e: project_centre_newton(y, e).task_params)(grid)
             return jnp.mean(jnp.sum((est - theta) ** 2, -1), -1)
 
-        e_cl = jax.lax.map(one, means, batch_size=batch_size)
-        return jnp.mean(e_cl, 0), e_cl, means
+        return jax.lax.map(one, means, batch_size=min(batch_size, count))
 
     return study
 
@@ -221,69 +246,101 @@ def python_study(means, grid, theta):
     return np.asarray(rows)
 
 
+def timed(fn, key, repeats):
+    """Compile time, then the median and min of ``repeats`` calls after a warm-up call."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(key).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(key))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(compiled(key))
+        times.append(time.perf_counter() - start)
+    return compile_s, statistics.median(times), min(times), out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--realisations", type=int, default=100_000)
     parser.add_argument("--num-eps", type=int, default=201)
     parser.add_argument("--sigma", type=float, default=2.0)
     parser.add_argument("--mu", type=float, default=2.0)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
+    parser.add_argument("--batch-size", type=int, default=2000, help="jax_cold's lax.map chunk")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold-realisations", type=int, default=10_000)
     parser.add_argument("--numpy-realisations", type=int, default=2000)
     parser.add_argument("--python-realisations", type=int, default=20)
+    parser.add_argument("--check-realisations", type=int, default=2000)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.realisations, args.repeats = 5000, 2
-        args.numpy_realisations, args.python_realisations = 200, 4
+        args.realisations, args.repeats, args.cold_realisations = 5000, 2, 1000
+        args.numpy_realisations, args.python_realisations, args.check_realisations = 200, 4, 200
     load_at_start = list(os.getloadavg())
     grid = jnp.linspace(0.0, 10.0, args.num_eps, dtype=jnp.float32)
-    study = jax_study(args.realisations, grid, args.sigma, args.mu,
-                      min(args.batch_size, args.realisations))
     key = jax.random.PRNGKey(0)
-    start = time.perf_counter()
-    compiled = jax.jit(study).lower(key).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(key))
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        curve, e_cl, means = jax.block_until_ready(compiled(key))
-        times.append(time.perf_counter() - start)
-    jax_s = statistics.median(times)
+    r = args.realisations
+    compile_s, jax_s, jax_min, (curve, e_cl, means, certified) = timed(
+        jax_study(r, grid, args.sigma, args.mu, args.chunk), key, args.repeats)
+
+    k = min(args.cold_realisations, r)
+    cold_compile_s, cold_subset_s, _, e_cold = timed(
+        jax_cold_study(r, k, grid, args.sigma, args.mu, args.batch_size), key, 1)
+    cold_s = cold_subset_s * r / k
+
     means_np = np.asarray(means)
     grid_np = np.asarray(grid)
     theta = np.asarray(example2_centres(args.mu), np.float32)
     e_cl = np.asarray(e_cl)
 
-    n = min(args.numpy_realisations, args.realisations)
+    n = min(args.numpy_realisations, r)
     start = time.perf_counter()
     e_np = numpy_study(means_np[:n], grid_np, theta)
     numpy_subset_s = time.perf_counter() - start
-    numpy_s = numpy_subset_s * args.realisations / n
+    numpy_s = numpy_subset_s * r / n
 
-    m = min(args.python_realisations, args.realisations)
+    m = min(args.python_realisations, r)
     start = time.perf_counter()
     e_py = python_study(means_np[:m].astype(np.float64), grid_np.astype(np.float64), theta)
     python_subset_s = time.perf_counter() - start
-    python_s = python_subset_s * args.realisations / m
+    python_s = python_subset_s * r / m
+
+    # accuracy: float64 cold solve with 40 iterations on a subset
+    q = min(args.check_realisations, r)
+    with jax.enable_x64(True):
+        theta64 = jnp.asarray(theta, jnp.float64)
+        ref = jax.jit(jax.vmap(lambda y: jax.vmap(lambda e: jnp.mean(jnp.sum(
+            (project_centre_newton(y, e, iterations=40).task_params - theta64) ** 2, -1)))(
+                jnp.asarray(grid_np, jnp.float64))))(jnp.asarray(means_np[:q], jnp.float64))
+        ref = np.asarray(ref)
 
     record = {
         "benchmark": BENCHMARK, "problem": "Example 2, T=4, d=2, one sample per task",
-        "realisations": args.realisations, "num_eps": args.num_eps,
-        "projections": args.realisations * args.num_eps, "sigma": args.sigma, "mu": args.mu,
-        "dtype": "float32", "iterations": DEFAULT_ITERATIONS, "bisections": _BISECTIONS,
-        "jax": {"compile_s": compile_s, "median_s": jax_s, "min_s": min(times),
-                "repeats": args.repeats, "batch_size": args.batch_size,
-                "per_projection_ns": jax_s / (args.realisations * args.num_eps) * 1e9},
-        "numpy": {"realisations_timed": n, "subset_s": numpy_subset_s,
-                  "full_s_scaled": numpy_s, "scaled": n < args.realisations},
-        "python": {"realisations_timed": m, "subset_s": python_subset_s,
-                   "full_s_scaled": python_s, "scaled": m < args.realisations,
+        "realisations": r, "num_eps": args.num_eps,
+        "projections": r * args.num_eps, "sigma": args.sigma, "mu": args.mu,
+        "dtype": "float32",
+        "jax": {"method": "centre_path (warm-started certified Newton along the grid)",
+                "compile_s": compile_s, "median_s": jax_s, "min_s": jax_min,
+                "repeats": args.repeats, "chunk": args.chunk, "steps": DEFAULT_PATH_STEPS,
+                "certified_fraction": float(certified),
+                "per_projection_ns": jax_s / (r * args.num_eps) * 1e9},
+        "jax_cold": {"method": "project_centre_newton at every ε (previous)",
+                     "iterations": DEFAULT_ITERATIONS, "bisections": _BISECTIONS,
+                     "compile_s": cold_compile_s, "realisations_timed": k,
+                     "subset_s": cold_subset_s, "full_s_scaled": cold_s, "scaled": k < r},
+        "numpy": {"method": "cold iteration, vectorised", "realisations_timed": n,
+                  "subset_s": numpy_subset_s, "full_s_scaled": numpy_s, "scaled": n < r},
+        "python": {"method": "cold iteration, plain loop", "realisations_timed": m,
+                   "subset_s": python_subset_s, "full_s_scaled": python_s, "scaled": m < r,
                    "precision": "float64 (Python floats), inputs the float32 draws"},
+        "speedup_jax_vs_jax_cold": cold_s / jax_s,
         "speedup_jax_vs_numpy": numpy_s / jax_s,
         "speedup_jax_vs_python": python_s / jax_s,
         "target_s": 3.0, "target_met": jax_s <= 3.0,
+        "max_abs_diff_E_CL_jax_vs_float64": float(np.max(np.abs(e_cl[:q] - ref))),
+        "max_abs_diff_E_CL_jax_cold_vs_float64": float(np.max(np.abs(np.asarray(e_cold)[:q] - ref[:k]))),
         "max_abs_diff_E_CL_numpy_vs_jax": float(np.max(np.abs(e_np - e_cl[:n]))),
         "max_abs_diff_E_CL_python_vs_jax": float(np.max(np.abs(e_py - e_cl[:m]))),
         "E_CL_min": float(np.min(curve)), "eps_at_min": float(grid_np[int(np.argmin(curve))]),

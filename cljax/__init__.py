@@ -8,6 +8,7 @@ from cljax.admm import ADMM, ADMMInfo, ADMMState, authors_schedule
 from cljax.ball import project_l2_ball
 from cljax.distances import l1_distance, softmax_l1_distance, squared_distance
 from cljax.centre_newton import CentreProjection, project_centre_newton, projection_divergence
+from cljax.centre_path import CentrePath, centre_path, map_cross_learning_path
 from cljax.estimators import (consensus, cross_learning, james_stein, mean_squared_error,
                               sample_means, separate)
 from cljax.primal_dual import PrimalDual, PrimalDualInfo, PrimalDualState
@@ -22,6 +23,7 @@ __all__ = [
     "project_l2_ball",
     "l1_distance", "softmax_l1_distance", "squared_distance",
     "CentreProjection", "project_centre_newton", "projection_divergence",
+    "CentrePath", "centre_path", "map_cross_learning_path",
     "consensus", "cross_learning", "james_stein", "mean_squared_error", "sample_means",
     "separate",
     "PrimalDual", "PrimalDualInfo", "PrimalDualState",

@@ -26,6 +26,8 @@ within ε of it (then θ_t = a_t exactly: the separate estimator).
 
 The tests check the result against the general projection and CVXPY; the number
 of iterations needed is measured there (``DEFAULT_ITERATIONS`` leaves margin).
+Along a whole ε grid, :mod:`cljax.centre_path` is much faster (warm starts) and
+uses this solver only where its certificate fails.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from jax import lax
 from cljax.tree import safe_sqrt
 
 DEFAULT_ITERATIONS = 10
-DEFAULT_PATH_ITERATIONS = 3
 _BISECTIONS = 8
 
 
@@ -179,50 +180,6 @@ def project_centre_newton(points, eps, weights=None, *,
     step, _ = _newton_direction(points, weights, centre, eps_eff)
     centre = centre + (step - lax.stop_gradient(step))
     return CentreProjection(ball_onto(points, centre, eps_eff), centre)
-
-
-def _safeguarded_step(points, weights, eps, centre):
-    """A cheap step for warm starts: the best, by F, of Newton (1, 1/2), MM, and staying."""
-    direction, grad = _newton_direction(points, weights, centre, eps)
-    mm = centre - grad / jnp.sum(weights)
-    candidates = jnp.stack([centre + direction, centre + 0.5 * direction, mm, centre])
-    values = jax.vmap(lambda c: _objective(points, weights, c, eps))(candidates)
-    return candidates[jnp.argmin(values)]
-
-
-def cross_learning_path(points, eps_grid, weights=None, *,
-                        iterations: int = DEFAULT_PATH_ITERATIONS) -> CentreProjection:
-    """P̄_CL of ``points`` (T, d) at every ε of an increasing grid (E,), warm-started.
-
-    A ``lax.scan`` over the grid: each ε starts from the previous ε's centre
-    (the first from the weighted mean) and takes ``iterations`` safeguarded
-    Newton steps (best by F of the Newton step, half of it, and the MM step),
-    then the two-task polish.  The solution moves continuously with ε, so a
-    few steps suffice; the tests compare against :func:`project_centre_newton`
-    and the general projection.  Returns θ of shape (E, T, d) and c (E, d).
-    """
-    points = jnp.asarray(points)
-    if points.ndim != 2:
-        raise ValueError(f"points must have shape (T, d), got {points.shape}")
-    t = points.shape[0]
-    dtype = points.dtype
-    weights = jnp.ones((t,), dtype) if weights is None else jnp.asarray(weights, dtype)
-    eps_grid = jnp.asarray(eps_grid, dtype)
-    if eps_grid.ndim != 1 or eps_grid.shape[0] < 1:
-        raise ValueError(f"eps_grid must be a non-empty 1-D array, got shape {eps_grid.shape}")
-    mean = (weights @ points) / jnp.sum(weights)
-    spread = jnp.max(safe_sqrt(jnp.sum((points - mean) ** 2, axis=1)))
-
-    def solve(centre, eps):
-        eps = jnp.minimum(eps, 2.0 * spread)
-        for _ in range(iterations):
-            centre = _safeguarded_step(points, weights, eps, centre)
-        if t >= 2:
-            centre = _pair_polish(points, weights, eps, centre)
-        return centre, (ball_onto(points, centre, eps), centre)
-
-    _, (theta, centres) = lax.scan(solve, mean, eps_grid)
-    return CentreProjection(theta, centres)
 
 
 def ball_onto(points, centre, eps):

@@ -11,9 +11,11 @@ E = (1/T) Σ_t ‖θ̂_t − θ*_t‖² for
 
 Everything is pure and jitted: one call draws R realisations (a key each, from
 one PRNG key), vmaps over them in chunks (``lax.map`` with ``batch_size``, which
-bounds memory) and over the ε grid.  The projection is
-:func:`cljax.centre_newton.project_centre_newton` (Newton on the centre, the
-w_g = 0 case), solved independently at every ε.
+bounds memory) and over the ε grid.  The projection (the w_g = 0 case) is solved
+along the whole ε grid by :func:`cljax.centre_path.map_cross_learning_path`
+(Newton on the centre warm-started from the previous ε, certified, with the cold
+solver :func:`cljax.centre_newton.project_centre_newton` wherever the
+certificate fails).
 
 Theorem 1 (E[inf_ε E_CL(ε)] < E_C and < E_S) is estimated with inf over the
 grid together with ε = 0 (E_C) and ε = ∞ (E_S): a grid minimum is ≥ the true
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cljax.centre_newton import DEFAULT_ITERATIONS, project_centre_newton, projection_divergence
+from cljax.centre_path import map_cross_learning_path
 from cljax.eps_selection import cv_curve, sure
 from cljax.estimators import james_stein
 
@@ -130,9 +133,15 @@ def _mse(est, truth):
 
 
 def realisation_errors(key, design: Design, eps_grid, *, selection: bool = False,
-                       folds: int = 0, iterations: int = DEFAULT_ITERATIONS, dtype=None):
+                       folds: int = 0, iterations: int = DEFAULT_ITERATIONS, dtype=None,
+                       cross_learning: bool = True):
     """Errors of one realisation: E_S, E_C, E_JS and E_CL(ε) (E,); with ``selection``
-    also SURE(ε) (E,), and with ``folds`` ≥ 2 the K-fold CV(ε) (E,) (needs N_t ≥ 2)."""
+    also SURE(ε) (E,), and with ``folds`` ≥ 2 the K-fold CV(ε) (E,) (needs N_t ≥ 2).
+
+    Here every ε is a cold solve; :func:`monte_carlo` passes ``cross_learning=False``
+    (then the sample means are returned as ``"means"`` instead of E_CL / SURE) and
+    computes E_CL and SURE for all realisations along the grid with
+    :func:`cljax.centre_path.map_cross_learning_path`."""
     dtype = dtype or jnp.result_type(float)
     centres = jnp.asarray(design.centres, dtype)
     samples = jnp.asarray(design.samples)
@@ -144,17 +153,16 @@ def realisation_errors(key, design: Design, eps_grid, *, selection: bool = False
            "E_C": _mse(jnp.broadcast_to(jnp.mean(means, 0), means.shape), centres),
            "E_JS": _mse(james_stein(means, tau2), centres)}
 
-    def at(eps):
-        proj = project_centre_newton(means, eps, iterations=iterations)
-        err = _mse(proj.task_params, centres)
-        if not selection:
-            return err, jnp.zeros((), dtype)
-        div = projection_divergence(means, proj.centre, eps)
-        return err, sure(means, proj.task_params, div, tau2)
+    if cross_learning:
+        def at(eps):
+            proj = project_centre_newton(means, eps, iterations=iterations)
+            return _cl_errors(means, proj.task_params, proj.centre, eps, centres, tau2, selection)
 
-    out["E_CL"], risk = jax.vmap(at)(eps_grid)
-    if selection:
-        out["SURE"] = risk
+        out["E_CL"], risk = jax.vmap(at)(eps_grid)
+        if selection:
+            out["SURE"] = risk
+    else:
+        out["means"] = means
     if folds:
         if n_max < 2 or np.min(design.samples) < 2:
             raise ValueError(f"design {design.name!r}: K-fold CV needs N_t >= 2 in every task")
@@ -162,12 +170,22 @@ def realisation_errors(key, design: Design, eps_grid, *, selection: bool = False
     return out
 
 
+def _cl_errors(means, theta, centre, eps, truth, tau2, selection):
+    """E_CL at one ε and, with ``selection``, SURE (else 0)."""
+    err = _mse(theta, truth)
+    if not selection:
+        return err, jnp.zeros((), theta.dtype)
+    div = projection_divergence(means, centre, eps)
+    return err, sure(means, theta, div, tau2)
+
+
 def monte_carlo(key, design: Design, eps_grid, realisations: int, *, selection=False,
                 folds=0, batch_size=2000, iterations=DEFAULT_ITERATIONS, dtype=None):
     """Per-realisation errors (arrays with a leading axis R) of ``realisations`` draws, jitted.
 
     One key per realisation (``jax.random.split(key, R)``), vmapped in chunks of
-    ``batch_size`` inside one ``lax.map``.
+    ``batch_size`` inside one ``lax.map``; E_CL(ε) and SURE(ε) by the warm-started
+    path solver over the whole grid (:mod:`cljax.centre_path`, exact as the cold one).
     """
     if not (isinstance(realisations, (int, np.integer)) and realisations >= 1):
         raise ValueError(f"realisations must be an int >= 1, got {realisations!r}")
@@ -181,8 +199,17 @@ def monte_carlo(key, design: Design, eps_grid, realisations: int, *, selection=F
     def run(key, grid):
         keys = jax.random.split(key, realisations)
         one = lambda k: realisation_errors(k, design, grid, selection=selection,  # noqa: E731
-                                           folds=folds, iterations=iterations, dtype=dtype)
-        return jax.lax.map(one, keys, batch_size=min(batch_size, realisations))
+                                           folds=folds, iterations=iterations, dtype=dtype,
+                                           cross_learning=False)
+        out = jax.lax.map(one, keys, batch_size=min(batch_size, realisations))
+        means = out.pop("means")
+        truth = jnp.asarray(design.centres, means.dtype)
+        tau2 = jnp.asarray(design.noise_variances, means.dtype)
+        fn = lambda a, th, c, e: _cl_errors(a, th, c, e, truth, tau2, selection)  # noqa: E731
+        (out["E_CL"], risk), _ = map_cross_learning_path(means, grid, fn)
+        if selection:
+            out["SURE"] = risk
+        return out
 
     return run(key, jnp.asarray(eps_grid, dtype or jnp.result_type(float)))
 
@@ -247,14 +274,10 @@ def example2_study(key, sigma, mu, eps_grid, realisations: int):
     theta = example2_centres(mu)
     means = theta[None] + sigma * jax.random.normal(key, (realisations,) + theta.shape)
 
-    def errors(sample):
-        e_s = _mse(sample, theta)
-        e_c = _mse(jnp.broadcast_to(jnp.mean(sample, 0), sample.shape), theta)
-        e_cl = jax.vmap(lambda e: _mse(project_centre_newton(sample, e).task_params, theta))(
-            jnp.asarray(eps_grid))
-        return e_s, e_c, e_cl
-
-    e_s, e_c, e_cl = jax.lax.map(errors, means, batch_size=min(2000, realisations))
+    e_s = jax.vmap(_mse, (0, None))(means, theta)
+    e_c = jax.vmap(lambda s: _mse(jnp.broadcast_to(jnp.mean(s, 0), s.shape), theta))(means)
+    e_cl, _ = map_cross_learning_path(means, jnp.asarray(eps_grid, means.dtype),
+                                      lambda a, th, c, e: _mse(th, theta))
     sem = lambda x: jnp.std(x, axis=0) / np.sqrt(realisations)  # noqa: E731
     return {
         "E_S": jnp.mean(e_s), "E_S_se": sem(e_s),
