@@ -67,16 +67,22 @@ def _objective(points, weights, centre, eps):
     return jnp.sum(weights * jnp.maximum(r - eps, 0.0) ** 2)
 
 
-def _solve_spd(a, b):
-    """Solve a x = b for a small symmetric positive-definite a (d×d), closed form for d ≤ 2."""
-    d = a.shape[0]
+def solve_small_spd(h, g):
+    """x = h⁻¹ g for symmetric positive-definite h (d, d, B), g (d, B), batch last;
+    closed form for d ≤ 2."""
+    d = g.shape[0]
     if d == 1:
-        return b / a[0, 0]
+        return g / h[0, 0]
     if d == 2:
-        det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
-        return jnp.stack([a[1, 1] * b[0] - a[0, 1] * b[1],
-                          a[0, 0] * b[1] - a[1, 0] * b[0]]) / det
-    return jnp.linalg.solve(a, b)
+        det = h[0, 0] * h[1, 1] - h[0, 1] * h[0, 1]
+        return jnp.stack([h[1, 1] * g[0] - h[0, 1] * g[1], h[0, 0] * g[1] - h[0, 1] * g[0]]) / det
+    x = jnp.linalg.solve(jnp.moveaxis(h, -1, 0), jnp.moveaxis(g, -1, 0)[..., None])
+    return jnp.moveaxis(x[..., 0], 0, -1)
+
+
+def _solve_spd(a, b):
+    """Solve a x = b for one small symmetric positive-definite a (d×d)."""
+    return solve_small_spd(a[..., None], b[:, None])[:, 0]
 
 
 def _newton_direction(points, weights, centre, eps):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cljax.centre_newton import project_centre_newton
+from cljax.centre_newton import project_centre_newton, solve_small_spd
 
 DEFAULT_PATH_STEPS = 3
 DEFAULT_FALLBACK_ITERATIONS = 40  # the cold solver where the certificate fails (rare)
@@ -55,18 +55,6 @@ class CentrePath(NamedTuple):
     certified: jax.Array
 
 
-def _solve_sym(h, g):
-    """x = h⁻¹ g for symmetric positive-definite h (d, d, B), g (d, B), batch last."""
-    d = g.shape[0]
-    if d == 1:
-        return g / h[0, 0]
-    if d == 2:
-        det = h[0, 0] * h[1, 1] - h[0, 1] * h[0, 1]
-        return jnp.stack([h[1, 1] * g[0] - h[0, 1] * g[1], h[0, 0] * g[1] - h[0, 1] * g[0]]) / det
-    x = jnp.linalg.solve(jnp.moveaxis(h, -1, 0), jnp.moveaxis(g, -1, 0)[..., None])
-    return jnp.moveaxis(x[..., 0], 0, -1)
-
-
 def _evaluate(points, weights, total, tiny, eps, centre):
     """F(c), the Newton step −H⁻¹∇F and the MM point at c; points (T, d, B), c (d, B), ε (B,)."""
     v = centre[None] - points                      # (T, d, B)
@@ -83,7 +71,7 @@ def _evaluate(points, weights, total, tiny, eps, centre):
     cv = curv[:, None] * v
     hess = jnp.stack([jnp.stack([jnp.sum(cv[:, i] * v[:, j], axis=0) + (alpha if i == j else 0.0)
                                  for j in range(d)]) for i in range(d)])
-    step = -_solve_sym(hess, grad)
+    step = -solve_small_spd(hess, grad)
     return f, step, centre - grad / total
 
 
