@@ -148,6 +148,25 @@ def _pair_polish(points, weights, eps, centre):
     return jnp.where(better, pair, centre)
 
 
+def check_points_and_weights(points, weights, shape: str):
+    """Float ``points`` of the given shape (``"(T, d)"`` or ``"(B, T, d)"``) with every
+    axis ≥ 1, and task ``weights`` of shape (T,) (default ones), in the points' dtype."""
+    points = jnp.asarray(points)
+    if points.ndim != shape.count(",") + 1:
+        raise ValueError(f"points must have shape {shape}, got {points.shape}")
+    if not jnp.issubdtype(points.dtype, jnp.floating):
+        raise TypeError(f"points must be floating point, got {points.dtype}")
+    if min(points.shape[:-1]) < 1:
+        raise ValueError(f"points must have at least one task (and instance), got shape "
+                         f"{points.shape}")
+    t = points.shape[-2]
+    weights = (jnp.ones((t,), points.dtype) if weights is None
+               else jnp.asarray(weights, points.dtype))
+    if weights.shape != (t,):
+        raise ValueError(f"weights must have shape ({t},), got {weights.shape}")
+    return points, weights
+
+
 def project_centre_newton(points, eps, weights=None, *,
                           iterations: int = DEFAULT_ITERATIONS) -> CentreProjection:
     """P̄_CL of ``points`` (T, d) at radius ``eps`` ≥ 0 with task ``weights`` (T,).
@@ -158,20 +177,11 @@ def project_centre_newton(points, eps, weights=None, *,
     implicit derivatives use :func:`projection_divergence` or
     :func:`cljax.projection.project_cross_learning`.
     """
-    points = jnp.asarray(points)
-    if points.ndim != 2:
-        raise ValueError(f"points must have shape (T, d), got {points.shape}")
-    if not jnp.issubdtype(points.dtype, jnp.floating):
-        raise TypeError(f"points must be floating point, got {points.dtype}")
+    points, weights = check_points_and_weights(points, weights, "(T, d)")
     t = points.shape[0]
-    if t < 1:
-        raise ValueError("points has T = 0 tasks; at least one task is needed")
     if not (isinstance(iterations, int) and iterations >= 0):
         raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
     dtype = points.dtype
-    weights = jnp.ones((t,), dtype) if weights is None else jnp.asarray(weights, dtype)
-    if weights.shape != (t,):
-        raise ValueError(f"weights must have shape ({t},), got {weights.shape}")
     eps = jnp.asarray(eps, dtype)
     mean = (weights @ points) / jnp.sum(weights)
     spread = jnp.max(safe_sqrt(jnp.sum((points - mean) ** 2, axis=1)))

@@ -36,7 +36,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cljax.centre_newton import project_centre_newton, solve_small_spd
+from cljax.centre_newton import (check_points_and_weights, project_centre_newton,
+                                  solve_small_spd)
 
 DEFAULT_PATH_STEPS = 3
 DEFAULT_FALLBACK_ITERATIONS = 40  # the cold solver where the certificate fails (rare)
@@ -128,21 +129,10 @@ DEFAULT_CHUNK = 400  # realisations per scan: larger vectors fall off a CPU clif
 
 
 def _check(points, eps_grid, weights, steps):
-    points = jnp.asarray(points)
-    if points.ndim != 3:
-        raise ValueError(f"points must have shape (B, T, d), got {points.shape}")
-    if not jnp.issubdtype(points.dtype, jnp.floating):
-        raise TypeError(f"points must be floating point, got {points.dtype}")
-    b, t, _ = points.shape
-    if t < 1 or b < 1:
-        raise ValueError(f"points must have B, T >= 1, got shape {points.shape}")
+    points, weights = check_points_and_weights(points, weights, "(B, T, d)")
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    dtype = points.dtype
-    weights = jnp.ones((t,), dtype) if weights is None else jnp.asarray(weights, dtype)
-    if weights.shape != (t,):
-        raise ValueError(f"weights must have shape ({t},), got {weights.shape}")
-    eps_grid = jnp.asarray(eps_grid, dtype)
+    eps_grid = jnp.asarray(eps_grid, points.dtype)
     if eps_grid.ndim != 1 or eps_grid.shape[0] < 1:
         raise ValueError(f"eps_grid must be a non-empty 1-D array, got shape {eps_grid.shape}")
     return points, eps_grid, weights
