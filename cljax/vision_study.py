@@ -104,8 +104,28 @@ def summarise(results: list[dict]) -> dict:
                      "num_seeds": len(rs), "per_domain_accuracy": per_domain,
                      "mean_final_dual": float(np.mean([r["dual_history"][-1] for r in rs])),
                      "seeds": sorted(r["seed"] for r in rs)})
+    targets = check_targets(rows)
+    _add_paired_margins(targets, results)
     return {"rows": rows, "domains": results[0]["domains"] if results else [],
-            "targets": check_targets(rows)}
+            "targets": targets}
+
+
+def _add_paired_margins(targets: dict, results: list[dict]) -> None:
+    """Seed-paired margin of each variant's best ε over the better baseline:
+    per seed, accuracy(best ε) − accuracy(better baseline); its mean and sd."""
+    baseline = "consensus" if targets["consensus"] > targets["separate"] else "separate"
+    by_key = {(r["mode"], r["eps"], r["seed"]): r["mean_accuracy"] for r in results}
+    for mode in ("functional", "parametric"):
+        if mode not in targets:
+            continue
+        eps = targets[mode]["best_eps"]
+        margins = [acc - by_key[(baseline, 0.0, seed)]
+                   for (m, e, seed), acc in by_key.items()
+                   if m == mode and e == eps and (baseline, 0.0, seed) in by_key]
+        if margins:
+            mean, sd = _mean_sd(margins)
+            targets[mode].update(paired_margin_mean=mean, paired_margin_sd=sd,
+                                 paired_margin_seeds=len(margins), paired_baseline=baseline)
 
 
 def check_targets(rows: list[dict]) -> dict:

@@ -23,6 +23,8 @@ def test_study_writes_csv_png_and_resumes(tmp_path, capsys):
     assert set(rows) == {("separate", 0.0), ("consensus", 0.0), ("functional", 0.5),
                          ("functional", 2.5)}
     assert result["num_train"] == [20, 20, 20]
+    # digits: η_D = 0.3 per 10-step epoch, not the paper's 10 (docs/vision.md)
+    assert result["config"]["dual_step_size"] == 0.3
     with open(out / "runs.csv") as f:
         assert len(list(csv.DictReader(f))) == 4 * 3  # runs x domains
     with open(out / "history.csv") as f:
