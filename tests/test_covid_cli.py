@@ -33,9 +33,11 @@ def test_default_run_meets_the_n10_targets_and_writes_figures(capsys, tmp_path):
     assert est["separate"]["gamma"] == 0.0
     assert out["eps_sweep"]["eps"] == [0.0, 0.5, 1.0]
     assert out["n_sweep"]["n"] == [9, 10]
-    # the N sweep at N = 10 repeats the single run
+    # the N sweep at N = 10 repeats the single run: same data and masks, but a
+    # different (vmapped) float32 program over 200 ADMM iterations, so rounding
+    # differs (1.6e-4 relative measured); a masking error moves β by far more
     assert out["n_sweep"]["estimators"]["cross_learning"]["beta"][1] == pytest.approx(
-        est["cross_learning"]["beta"], rel=1e-4)
+        est["cross_learning"]["beta"], rel=2e-3)
     assert "eps sweep: ADMM iteration 200/200" in captured.err  # progress on stderr
     for stem in ("fig4_data", "fig5_prediction", "fig6_parameters", "fig7_eps_sweep",
                  "fig8_n_sweep"):

@@ -42,7 +42,8 @@ print(json.dumps(out))
 
 def test_sharded_task_axis_matches_one_device():
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    flags = os.environ.get("XLA_FLAGS", "")  # keep the suite's flags (conftest.py)
+    env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count=4".strip(),
                JAX_PLATFORMS="cpu", PYTHONPATH=str(root))
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root)], env=env,
                           capture_output=True, text=True, timeout=600)
