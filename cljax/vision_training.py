@@ -39,7 +39,7 @@ from cljax.digits_data import MultiDomainData
 from cljax.distances import softmax_l1_distance
 from cljax.primal_dual import PrimalDual, PrimalDualState
 from cljax.projected_gradient import ProjectedGradient, ProjectedGradientState
-from cljax.tree import broadcast_global, per_task_distance
+from cljax.tree import broadcast_global, dtype_of, per_task_distance
 from cljax.vision_models import Classifier, alexnet_224, alexnet_small, init_stacked
 
 MODES = ("separate", "consensus", "parametric", "functional")
@@ -94,7 +94,7 @@ class VisionConfig:
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-        if not (np.isfinite(self.eps) or self.eps == np.inf) or np.isnan(self.eps) or self.eps < 0:
+        if np.isnan(self.eps) or self.eps < 0:
             raise ValueError(f"eps must be >= 0 (inf allowed), got {self.eps!r}")
         return self
 
@@ -225,7 +225,7 @@ def _build(config: VisionConfig, num_tasks: int, image_shape, num_classes: int,
         stacked = init_stacked(classifier, key, image_shape, T + 1)
         task = jax.tree_util.tree_map(lambda leaf: leaf[1:], stacked)
         glob = jax.tree_util.tree_map(lambda leaf: leaf[0], stacked)
-        dtype = jnp.result_type(*jax.tree_util.tree_leaves(task))
+        dtype = dtype_of(task)
         zeros = jnp.zeros((T,), dtype)
         if mode == "separate":
             opt_state = optimizer.init(task)
