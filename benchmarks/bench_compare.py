@@ -22,10 +22,8 @@ try:
 except ImportError:  # run as a module
     from benchmarks._machine import machine_info
 
-from cljax import benchmark_problems as bp
-from cljax import multitask_interface as mi
-
-
+from cljax.experiments.compare import problems as bp
+from cljax.methods import _interface as mi
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)

@@ -33,9 +33,7 @@ except ImportError:  # run as a module
     from benchmarks._cvxpy_projection import CvxpyProjection
     from benchmarks._machine import machine_info
 
-from cljax import covid_experiment as ce
-
-
+from cljax.experiments.covid import experiment as ce
 def reference_sweep_one_eps(problem, eps, iterations, theta_init, lam0=1.0):
     """ADMM for one ε with scipy (x-step) and CVXPY (z-step); returns (θ_ARG, seconds)."""
     from scipy.integrate import solve_ivp

@@ -44,9 +44,9 @@ try:
 except ImportError:  # python -m benchmarks.bench_gaussian
     from benchmarks._machine import machine_info
 
-from cljax.centre_newton import _BISECTIONS, DEFAULT_ITERATIONS, project_centre_newton
-from cljax.centre_path import DEFAULT_CHUNK, DEFAULT_PATH_STEPS, map_cross_learning_path
-from cljax.gaussian_studies import example2_centres
+from cljax.projection._centre_newton import _BISECTIONS, DEFAULT_ITERATIONS, project_centre_newton
+from cljax.projection._centre_path import DEFAULT_CHUNK, DEFAULT_PATH_STEPS, map_cross_learning_path
+from cljax.experiments.gaussian.studies import example2_centres
 
 BENCHMARK = "bench_gaussian"
 

@@ -33,7 +33,7 @@ try:
 except ImportError:  # run as a module
     from benchmarks._machine import machine_info
 
-from cljax.vision_models import (Classifier, alexnet_224, alexnet_small, count_parameters,
+from cljax.experiments.vision.models import (Classifier, alexnet_224, alexnet_small, count_parameters,
                                  flops_per_image, init_stacked)
 
 

@@ -20,10 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import cljax
-from cljax import covid_data, sir
-from cljax import covid_experiment as ce
-
-
+from cljax.experiments.covid import cases as covid_data
+from cljax.experiments.covid import sir
+from cljax.experiments.covid import experiment as ce
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-eps", type=int, default=101)
@@ -47,7 +46,7 @@ def main(argv=None):
 
     def solve(eps):
         state, _ = admm.run(separate, tasks, eps, fit.admm_iterations)
-        return state.z  # (T, 2), feasible: ‖θ_t − θ_g‖ ≤ ε
+        return state.task_params  # (T, 2), feasible: ‖θ_t − θ_g‖ ≤ ε
 
     # 3. The whole ADMM solve, vmapped over ε, as one jitted program.
     grid = jnp.linspace(0.0, 1.0, args.num_eps)

@@ -17,9 +17,8 @@ import sys
 import jax
 import numpy as np
 
-from cljax import benchmark_problems as bp
-from cljax import dual_encoder as de
-
+from cljax.experiments.compare import problems as bp
+from cljax.methods import dual_encoder as de
 BASE = de.DualEncoderConfig()
 CONFIGS = {
     "dual_encoder": BASE,

@@ -2,7 +2,7 @@
 
 K agents on a random graph (Erdős–Rényi plus a ring), task parameters from the
 graph's GMRF, W_o ~ N(0, L† ⊗ I_M), streaming element-wise linear regression
-d = u ⊙ w_o + v with u ~ N(0, I), v ~ N(0, σ_v² I) (cljax.learned_graph).
+d = u ⊙ w_o + v with u ~ N(0, I), v ~ N(0, σ_v² I) (cljax.methods._learned_graph).
 
 1. Laplacian error ‖L̂ − L‖_F/‖L‖_F against μ (log-log slope, fitted), for a
    plain GMRF draw and for an exactly whitened one (W_o W_oᵀ/M = L†).
@@ -29,13 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cljax import learned_graph as lg
-
-
+from cljax.experiments.compare import problems
+from cljax.methods import learned_graph as lg
 def laplacian_vs_step(key, k, m, sigma_v, mus, steps, exact):
     kl, kw, ks = jax.random.split(key, 3)
-    lap = lg.random_graph_laplacian(kl, k, 0.3)
-    w_true = lg.sample_gmrf(kw, lap, m, exact=exact)
+    lap = problems.random_graph_laplacian(kl, k, 0.3)
+    w_true = problems.sample_gmrf(kw, lap, m, exact=exact)
     grad = lg.vmapped_gradient(lg.elementwise_regression_grad(1.0, sigma_v), w_true)
 
     def error(mu):
@@ -51,13 +50,13 @@ def laplacian_vs_step(key, k, m, sigma_v, mus, steps, exact):
 
 def covariance_vs_m(key, k, ms, sigma_v, mus, steps):
     kl, kw, ks = jax.random.split(key, 3)
-    lap = lg.random_graph_laplacian(kl, k, 0.3)
+    lap = problems.random_graph_laplacian(kl, k, 0.3)
     target_norm = float(jnp.linalg.norm(lg.laplacian_pinv(lap)))
     out = {"M": list(ms), "mu": list(mus), "covariance_error": {}, "predicted_floor": {}}
     for mu in mus:
         errs = []
         for m in ms:
-            w_true = lg.sample_gmrf(jax.random.fold_in(kw, m), lap, m)
+            w_true = problems.sample_gmrf(jax.random.fold_in(kw, m), lap, m)
             grad = lg.vmapped_gradient(lg.elementwise_regression_grad(1.0, sigma_v), w_true)
             n = int(np.ceil(steps / mu))
             w, _ = jax.jit(lambda g=grad, m=m: lg.run_sgd(g, jnp.zeros((k, m)), ks, mu, n))()
@@ -70,8 +69,8 @@ def covariance_vs_m(key, k, ms, sigma_v, mus, steps):
 
 def msd_curves(key, k, m, sigma_v, mu, steps, couplings):
     kl, kw, ks = jax.random.split(key, 3)
-    lap = lg.random_graph_laplacian(kl, k, 0.3)
-    w_true = lg.sample_gmrf(kw, lap, m)
+    lap = problems.random_graph_laplacian(kl, k, 0.3)
+    w_true = problems.sample_gmrf(kw, lap, m)
     grad = lg.vmapped_gradient(lg.elementwise_regression_grad(1.0, sigma_v), w_true)
     w0 = jnp.zeros((k, m))
     half = steps // 2

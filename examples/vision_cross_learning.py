@@ -13,9 +13,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from cljax.digits_data import load_digits
-from cljax.vision_cli import DEFAULT_DUAL_STEP
-from cljax.vision_training import VisionConfig, train
+from cljax.experiments.vision.digits import load_digits
+from cljax.experiments.vision.cli import DEFAULT_DUAL_STEP
+from cljax.experiments.vision.training import VisionConfig, train
 
 
 def main():

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cljax import checks
-from cljax.ball import project_l2_ball
-from cljax.projection import project_cross_learning
+from cljax._src import checks as checks
+from cljax.projection._ball import project_l2_ball
+from cljax.projection._operator import project_cross_learning
 
 T, S = 3, 2
 

@@ -17,9 +17,9 @@ import argparse
 import json
 from dataclasses import replace
 
-from cljax.digits_data import load_digits
-from cljax.vision_study import run_study
-from cljax.vision_training import VisionConfig
+from cljax.experiments.vision.digits import load_digits
+from cljax.experiments.vision.study import run_study
+from cljax.experiments.vision.training import VisionConfig
 
 
 def main(argv=None) -> None:

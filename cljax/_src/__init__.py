@@ -1,0 +1,1 @@
+"""Internals shared by every layer: pytree arithmetic (``tree``) and input checks (``checks``)."""

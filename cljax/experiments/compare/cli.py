@@ -1,0 +1,210 @@
+"""``cljax compare``: every multi-task method on the same seeded benchmarks.
+
+For each benchmark and seed the problem is drawn once; every method that
+applies is fitted on the same training data (``jax.vmap`` over the seeds) and
+scored by the excess test risk (1/T) Σ_t mean_i (f̂_t(x) − f_t(x))² against the
+noiseless regression function.  The table (mean ± standard error over seeds)
+is written as Markdown and CSV under ``--out``; ``--json`` prints it.
+The ``seconds`` of a row is the wall time of one jitted, seed-vmapped fit *including
+its jit compilation* (which dominates at these sizes; ``benchmarks/bench_compare.py``
+times fits without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import io
+import os
+import sys
+import time
+
+import numpy as np
+
+from cljax.experiments._common import positive_int
+
+
+def _at_least_two(text):
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 2 (a standard error needs two seeds), got {text}")
+    return value
+
+
+def _names(kind: str, valid):
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in valid]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {', '.join(map(repr, bad)) or '(empty)'}; "
+                f"choose from {', '.join(valid)}")
+        return names
+    return parse
+
+
+def run_comparison(benchmarks, methods, seeds=5, seed=0, num_tasks=None, num_samples=None,
+                   progress=None):
+    """Rows {benchmark, method, mean, se, seeds, seconds} for every applicable pair.
+
+    ``seconds``: wall time of the jitted fit vmapped over all seeds, compilation included.
+    Raises ValueError for unknown names, seeds < 2 or a num_samples below what a
+    method needs (:func:`cljax.multitask_interface.min_samples`).
+    """
+    import jax
+
+    from cljax.experiments.compare import problems as bp
+    from cljax.methods import _interface as mi
+    for b in benchmarks:
+        if b not in bp.BENCHMARKS:
+            raise ValueError(f"unknown benchmark {b!r}; choose from {', '.join(bp.BENCHMARKS)}")
+    for m in methods:
+        if m not in mi.METHODS:
+            raise ValueError(f"unknown method {m!r}; choose from {', '.join(mi.METHODS)}")
+    if seeds < 2:
+        raise ValueError(f"seeds must be >= 2 for a standard error, got {seeds}")
+    sizes = {}
+    if num_tasks is not None:
+        sizes["num_tasks"] = num_tasks
+    if num_samples is not None:
+        sizes["num_samples"] = num_samples
+    check_num_samples(benchmarks, methods, num_samples)
+    rows = []
+    for bi, name in enumerate(benchmarks):
+        generator, kind = bp.BENCHMARKS[name]
+        keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), bi), seeds)
+        problems = jax.vmap(lambda k: generator(k, **sizes))(keys)
+        for method in methods:
+            if not mi.applies(method, kind):
+                continue
+            est = mi.get_estimator(method, kind)
+            if progress:
+                progress(f"{name}: {method} ({seeds} seeds)")
+
+            def score(key, prob, est=est):
+                params = est.fit_fn(key, prob.train.x, prob.train.y)
+                return bp.excess_risk(est.predict_fn(params, prob.x_test), prob.f_test)
+
+            fit_keys = jax.random.split(jax.random.fold_in(keys[0], 7), seeds)
+            start = time.perf_counter()
+            errors = np.asarray(jax.block_until_ready(jax.jit(jax.vmap(score))(fit_keys, problems)))
+            seconds = time.perf_counter() - start
+            rows.append({"benchmark": name, "method": method,
+                         "mean": float(np.mean(errors)),
+                         "se": float(np.std(errors, ddof=1) / np.sqrt(seeds)),
+                         "seeds": seeds, "seconds": seconds})
+    return rows
+
+
+def check_num_samples(benchmarks, methods, num_samples=None) -> None:
+    """Raise ValueError if N (``num_samples`` or a benchmark's default) is too small for a method."""
+    from cljax.experiments.compare import problems as bp
+    from cljax.methods import _interface as mi
+    for name in benchmarks:
+        generator, kind = bp.BENCHMARKS[name]
+        n = (inspect.signature(generator).parameters["num_samples"].default
+             if num_samples is None else num_samples)
+        for m in methods:
+            if mi.applies(m, kind) and n < mi.min_samples(m, kind):
+                raise ValueError(f"method {m!r} on {name!r} needs at least "
+                                 f"{mi.min_samples(m, kind)} samples per task (cross-validation "
+                                 f"or a noise estimate), got {n}")
+
+
+def markdown_table(rows, benchmarks, methods) -> str:
+    """Methods × benchmarks, 'mean ± se', the best mean per benchmark in bold."""
+    cell = {(r["benchmark"], r["method"]): r for r in rows}
+    best = {}
+    for b in benchmarks:
+        scored = [r for r in rows if r["benchmark"] == b]
+        if scored:
+            best[b] = min(scored, key=lambda r: r["mean"])["method"]
+    lines = ["| method | " + " | ".join(benchmarks) + " |",
+             "|---|" + "---|" * len(benchmarks)]
+    for m in methods:
+        cells = []
+        for b in benchmarks:
+            r = cell.get((b, m))
+            if r is None:
+                cells.append("n/a")
+                continue
+            text = f"{r['mean']:.4g} ± {r['se']:.2g}"
+            cells.append(f"**{text}**" if best.get(b) == m else text)
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def csv_text(rows) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["benchmark", "method", "mean", "se", "seeds",
+                                             "seconds"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _usage_error(args, message):
+    """argparse-style failure: usage and 'cljax compare: error: ...' on stderr, exit 2."""
+    parser = getattr(args, "compare_parser", None)
+    if parser is not None:
+        parser.error(message)
+    print(f"cljax compare: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def run(args) -> dict:
+    start = time.perf_counter()
+    try:
+        check_num_samples(args.benchmarks, args.methods, args.samples)
+    except ValueError as err:
+        _usage_error(args, f"argument --samples: {err}")
+    try:
+        rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
+                              args.tasks, args.samples,
+                              progress=lambda s: print(s, file=sys.stderr, flush=True))
+    except ValueError as err:  # any other bad combination: a usage error, not a traceback
+        _usage_error(args, str(err))
+    table = markdown_table(rows, args.benchmarks, args.methods)
+    out = {"command": "compare", "metric": "excess test risk (mean ± s.e. over seeds)",
+           "benchmarks": args.benchmarks, "methods": args.methods, "rows": rows,
+           "markdown": table, "seconds": time.perf_counter() - start}
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "compare.md"), "w") as f:
+            f.write(table + "\n")
+        with open(os.path.join(args.out, "compare.csv"), "w") as f:
+            f.write(csv_text(rows))
+        out["files"] = [os.path.join(args.out, "compare.md"), os.path.join(args.out, "compare.csv")]
+    return out
+
+
+def report(out: dict) -> None:
+    print(f"Excess test risk, mean ± standard error over seeds\n\n{out['markdown']}\n")
+    for f in out.get("files", []):
+        print(f"wrote {f}")
+    print(f"({out['seconds']:.1f} s in all, jit compilation included)")
+
+
+def add_parser(subparsers) -> None:
+    from cljax.experiments.compare.problems import BENCHMARKS
+    from cljax.methods._interface import METHODS
+
+    p = subparsers.add_parser("compare", help="every multi-task method on shared benchmarks")
+    p.add_argument("--benchmarks", type=_names("benchmark", list(BENCHMARKS)),
+                   default=list(BENCHMARKS), help="comma-separated; default all")
+    p.add_argument("--methods", type=_names("method", list(METHODS)), default=list(METHODS),
+                   help="comma-separated; default all")
+    p.add_argument("--seeds", type=_at_least_two, default=5,
+                   help="number of seeds (>= 2, for a standard error)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tasks", type=positive_int, default=None,
+                   help="override every benchmark's number of tasks T")
+    p.add_argument("--samples", type=positive_int, default=None,
+                   help="override every benchmark's samples per task N (cross-validated "
+                   "methods need N >= 2)")
+    p.add_argument("--out", default="cljax_compare", help="directory for compare.md/.csv "
+                   "('' to write nothing)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run, report=report, compare_parser=p)

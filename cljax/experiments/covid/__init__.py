@@ -1,0 +1,1 @@
+"""The covid experiment (`cljax covid`)."""

@@ -1,0 +1,1 @@
+"""The gaussian experiment (`cljax gaussian`)."""

@@ -1,0 +1,1 @@
+"""The vision experiment (`cljax vision`)."""

@@ -1,0 +1,33 @@
+"""Solvers for cross-learning, all with one protocol (``init`` / ``step`` / ``run``).
+
+* :class:`ADMM`: parametric constraints, Algorithm 1, with a proximal x-step from
+  :class:`QuadraticProx`, :class:`OptaxProx` or :class:`LeastSquaresProx`.
+* :class:`ProjectedGradient`: parametric constraints, a gradient step then P_C.
+* :class:`PrimalDual`: functional (output) constraints, Algorithm 2, with an
+  output distance such as :func:`l1_distance`.
+"""
+
+from cljax.solvers._admm import ADMM as ADMM
+from cljax.solvers._admm import ADMMInfo as ADMMInfo
+from cljax.solvers._admm import ADMMState as ADMMState
+from cljax.solvers._admm import authors_schedule as authors_schedule
+from cljax.solvers._distances import l1_distance as l1_distance
+from cljax.solvers._distances import softmax_l1_distance as softmax_l1_distance
+from cljax.solvers._distances import squared_distance as squared_distance
+from cljax.solvers._primal_dual import PrimalDual as PrimalDual
+from cljax.solvers._primal_dual import PrimalDualInfo as PrimalDualInfo
+from cljax.solvers._primal_dual import PrimalDualState as PrimalDualState
+from cljax.solvers._projected_gradient import ProjectedGradient as ProjectedGradient
+from cljax.solvers._projected_gradient import ProjectedGradientInfo as ProjectedGradientInfo
+from cljax.solvers._projected_gradient import ProjectedGradientState as ProjectedGradientState
+from cljax.solvers._prox import LeastSquaresProx as LeastSquaresProx
+from cljax.solvers._prox import OptaxProx as OptaxProx
+from cljax.solvers._prox import QuadraticProx as QuadraticProx
+
+__all__ = [
+    "ADMM", "ADMMInfo", "ADMMState", "authors_schedule",
+    "ProjectedGradient", "ProjectedGradientInfo", "ProjectedGradientState",
+    "PrimalDual", "PrimalDualInfo", "PrimalDualState",
+    "QuadraticProx", "OptaxProx", "LeastSquaresProx",
+    "l1_distance", "softmax_l1_distance", "squared_distance",
+]

@@ -1,0 +1,181 @@
+"""COVID SIR estimators against independent references (scipy least_squares, a grid search,
+the cross-learning limits) on a small subset of the shipped windows."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.optimize import least_squares
+
+from cljax.experiments.covid import cases as cd
+from cljax.experiments.covid import experiment as ce
+from cljax.experiments.covid import sir as sir
+FIT = ce.SIRFit(fit_steps=60, admm_iterations=40, prox_steps=3)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    windows = cd.build_windows()
+    small = [w for w in windows if w.iso_code in ("ARG", "ESP", "COL", "PER", "CHL")]
+    return ce.make_problem(small, "ARG", 10)
+
+
+@pytest.fixture(scope="module")
+def tasks(problem):
+    return ce.task_arrays(problem)
+
+
+@pytest.fixture(scope="module")
+def separate(tasks):
+    return np.asarray(jax.jit(lambda t: ce.fit_separate(t, FIT))(tasks))
+
+
+def scipy_residual(theta, window, n):
+    """Residuals of one country, written independently with solve_ivp."""
+    y0 = [window.susceptible[0] / window.population, window.infected[0] / window.population]
+    beta, gamma = theta
+    sol = solve_ivp(lambda t, y: [-beta * y[0] * y[1], beta * y[0] * y[1] - gamma * y[1]],
+                    (0, n - 1), y0, t_eval=np.arange(n), rtol=1e-10, atol=1e-14)
+    obs = window.infected[:n] / window.population
+    return (sol.y[1] - obs) / np.sqrt(np.sum(obs**2))
+
+
+def test_problem_setup_and_errors(problem, tasks):
+    assert problem.iso_codes[0] == "ARG" and problem.target.days == 30
+    assert problem.horizon == 300
+    np.testing.assert_array_equal(np.asarray(tasks.weight[0] > 0),
+                                  np.arange(problem.num_days) < 10)
+    for k, w in enumerate(problem.windows):  # each country's weights normalise its loss
+        mask = np.asarray(tasks.weight[k]) > 0
+        obs = np.asarray(tasks.observed[k])[mask]
+        np.testing.assert_allclose(np.sum((tasks.weight[k][mask] * obs) ** 2), 1.0)
+    assert ce.make_problem(problem.windows, "COL", 5).iso_codes[0] == "COL"
+    with pytest.raises(ValueError, match="target 'ARH' is not one of.*ARG"):
+        ce.make_problem(problem.windows, "ARH", 10)
+    with pytest.raises(ValueError, match="n_train = 31 must be between 2"):
+        ce.make_problem(problem.windows, "ARG", 31)
+    remasked = ce.masked_tasks(*ce.padded_arrays(problem), 7)
+    np.testing.assert_allclose(remasked.weight, ce.task_arrays(problem, n_train=7).weight)
+
+
+def _with_target_values(problem, days, values):
+    """The problem with the target's infected series set to ``values`` on ``days``."""
+    target = problem.target
+    infected = target.infected.copy()
+    infected[list(days)] = values
+    return ce.make_problem((target._replace(infected=infected),) + problem.windows[1:],
+                           target.iso_code, problem.n_train)
+
+
+def test_zero_infected_series_raise_instead_of_nan_weights(problem):
+    col = problem.windows[2]
+    assert col.iso_code == "COL"
+    zero_col = col._replace(infected=np.zeros_like(col.infected))
+    windows = problem.windows[:2] + (zero_col,) + problem.windows[3:]
+    with pytest.raises(ValueError, match=r"COL: the infected series is zero on its 35-day "
+                                         r"window from 2021-12-26"):
+        ce.task_arrays(ce.make_problem(windows, "ARG", 10))
+    zero_start = _with_target_values(problem, range(6), 0.0)  # ARG's first 6 days are 0
+    with pytest.raises(ValueError, match=r"ARG: the infected series is zero on the first 6 "
+                                         r"training days from 2021-12-31"):
+        ce.task_arrays(zero_start, n_train=6)
+    with pytest.raises(ValueError, match="ARG: .* zero on the first 5 training days"):
+        ce.n_sweep(zero_start, [5, 10], fit=FIT)
+    weights = ce.task_arrays(zero_start, n_train=7).weight  # one non-zero day is enough
+    assert np.all(np.isfinite(weights)) and float(weights[0, 6]) > 0
+
+
+def test_n_sweep_at_n_is_the_single_run_at_n_with_zero_and_negative_days():
+    """The one masking rule: a zero and a negative (data-correction) day of the target's
+    training days are fitted in the N sweep exactly as in the single run."""
+    windows = [w for w in cd.build_windows() if w.iso_code in ("ARG", "COL", "PER")]
+    base = ce.make_problem(windows, "ARG", 8)
+    scale = base.target.infected[:8].max()
+    problem = _with_target_values(base, [2, 5], [0.0, -0.05 * scale])
+    fit = ce.SIRFit(fit_steps=30, admm_iterations=10, prox_steps=2)
+    single = ce.run_estimators(problem, 0.1, fit)["estimators"]
+    sweep = ce.n_sweep(problem, [8], 0.1, fit)["estimators"]
+    for name, est in single.items():
+        for key in ("beta", "gamma", "peak_error_percent"):
+            assert sweep[name][key][0] == pytest.approx(est[key], rel=1e-6, abs=1e-12), (
+                name, key)
+        assert sweep[name]["lag_days"][0] == est["lag_days"]
+    # the two days are in the loss: the tasks differ from those without them
+    tasks = ce.task_arrays(problem)
+    assert float(tasks.weight[0, 2]) > 0 and float(tasks.weight[0, 5]) > 0
+
+
+def test_sweeps_reject_bad_grids_and_eps(problem):
+    with pytest.raises(ValueError, match="n_grid is empty"):
+        ce.n_sweep(problem, [], fit=FIT)
+    with pytest.raises(ValueError, match="eps = -0.1 is negative"):
+        ce.n_sweep(problem, [5], -0.1, FIT)
+    with pytest.raises(ValueError, match="eps is NaN"):
+        ce.run_estimators(problem, float("nan"), FIT)
+    with pytest.raises(ValueError, match=r"eps_grid\[1\] = -0.5 is negative"):
+        ce.eps_sweep(problem, [0.1, -0.5], FIT)
+    with pytest.raises(ValueError, match="eps_grid must be a non-empty 1-D"):
+        ce.eps_sweep(problem, [], FIT)
+
+
+def test_separate_matches_scipy_least_squares(problem, separate):
+    for k, w in enumerate(problem.windows):
+        n = problem.n_train if k == 0 else w.days
+        ref = least_squares(scipy_residual, np.array(FIT.theta0), bounds=([0, 0], np.inf),
+                            args=(w, n), xtol=1e-12, ftol=1e-12, gtol=1e-12)
+        ours = 2 * 0.5 * np.sum(scipy_residual(separate[k], w, n) ** 2)
+        # our optimum is at least as good as scipy's (to solver accuracy), and close to it
+        assert ours <= 2 * ref.cost + 1e-7
+        np.testing.assert_allclose(separate[k], ref.x, atol=2e-3)
+    assert separate[0][1] == 0.0  # ARG at N = 10: γ collapses onto its bound
+
+
+def test_consensus_is_no_worse_than_a_grid_search(tasks):
+    con = np.asarray(jax.jit(lambda t: ce.fit_consensus(t, FIT))(tasks))
+    residual = FIT.residual_fn(tasks.observed.shape[1])
+    total = jax.jit(jax.vmap(lambda th: jnp.sum(jax.vmap(residual, (None, 0))(th, tasks) ** 2)))
+    b, g = np.meshgrid(np.linspace(0.0, 1.5, 31), np.linspace(0.0, 1.5, 31))
+    grid = total(jnp.stack([b.ravel(), g.ravel()], 1))
+    assert np.all(con >= 0)
+    assert float(total(con[None])[0]) <= float(jnp.min(grid)) + 1e-9
+
+
+def test_cross_learning_limits_and_feasibility(tasks, separate):
+    solve = jax.jit(lambda t, e, init: ce.fit_cross_learning(t, e, FIT, init))
+    eps = 0.1
+    cl = solve(tasks, eps, separate)
+    dist = np.linalg.norm(np.asarray(cl.task_params - cl.global_params), axis=1)
+    assert np.all(dist <= eps * (1 + 1e-6))
+    assert np.all(np.asarray(cl.task_params) >= 0)
+    np.testing.assert_allclose(cl.x_params, cl.task_params, atol=1e-3)  # x ≈ z
+    # a radius no constraint reaches: ADMM stays at the separate fits
+    wide = solve(tasks, 100.0, separate)
+    np.testing.assert_allclose(wide.task_params, separate, atol=1e-6)
+
+
+def test_eps_sweep_is_the_vmap_of_single_solves(problem, tasks, separate):
+    grid = np.array([0.05, 0.3])
+    sweep = ce.eps_sweep(problem, grid, FIT)
+    single = jax.jit(lambda t, e, init: ce.fit_cross_learning(t, e, FIT, init))(
+        tasks, 0.3, jnp.asarray(separate))
+    np.testing.assert_allclose(sweep["task_params"][1], single.task_params, rtol=1e-6,
+                               atol=1e-9)
+    m = ce.peak_metrics(single.task_params[0], tasks, ce.truth_fraction(problem),
+                        problem.horizon)
+    assert sweep["peak_error_percent"][1] == pytest.approx(100 * float(m.peak_error))
+    assert sweep["lag_days"][1] == int(m.lag)
+
+
+def test_peak_metrics_against_an_independent_simulation(problem, tasks):
+    theta = np.array([0.65, 0.43])
+    m = ce.peak_metrics(jnp.asarray(theta), tasks, ce.truth_fraction(problem), 300,
+                        sir.ADAPTIVE_SOLVER)
+    w = problem.target
+    y0 = [w.susceptible[0] / w.population, w.infected[0] / w.population]
+    sol = solve_ivp(lambda t, y: [-0.65 * y[0] * y[1], 0.65 * y[0] * y[1] - 0.43 * y[1]],
+                    (0, 299), y0, t_eval=np.arange(300), rtol=1e-10, atol=1e-14)
+    peak = sol.y[1].max() * w.population
+    # relative peak error to 1e-7 (the solvers' accuracy)
+    assert float(m.peak_error) == pytest.approx(abs(peak - 1_558_670) / 1_558_670, abs=1e-7)
+    assert int(m.lag) == abs(int(np.argmax(sol.y[1])) - 21)
