@@ -40,7 +40,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["demo"] + argv)
-    out = args.run(args)
+    from cljax.experiments._common import UsageError
+
+    try:
+        out = args.run(args)
+    except UsageError as err:
+        print(f"cljax {args.command}: error: {err}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(out))
     else:

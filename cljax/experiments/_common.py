@@ -73,3 +73,36 @@ def mean_sd(values):
     """Mean and sample standard deviation (ddof = 1; 0 for a single value) of a list."""
     v = np.asarray(values, np.float64)
     return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+
+class UsageError(ValueError):
+    """Bad input to a subcommand, found before any work.
+
+    ``cljax`` prints it as one line on stderr (``cljax <command>: error: <message>``), with no
+    traceback, and exits with status 2.  The message names the option or file.
+    """
+
+
+def prepare_out_dir(path, option: str = "--out", files=()):
+    """Check that ``path`` can hold the outputs before any work starts, and create it.
+
+    Refuses (:class:`UsageError`, naming ``option``) a path that is an existing file, that
+    cannot be created or written, or where one of ``files`` (names inside it) is a directory.
+    Returns the folder as a :class:`pathlib.Path`.
+    """
+    import os
+    from pathlib import Path
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{option} {path}: cannot create the folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder is not writable")
+    for name in files:
+        if (out / name).is_dir():
+            raise UsageError(f"{option} {path}: {name} exists there and is a directory")
+    return out
