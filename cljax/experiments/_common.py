@@ -17,6 +17,18 @@ def positive_int(text):
     return value
 
 
+def at_least_two(text):
+    """argparse type: an integer ≥ 2 (seeds or draws behind a standard error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 2:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 2 (a standard error needs two), got {text!r}")
+    return value
+
+
 def positive_float(text):
     """argparse type: a finite number > 0."""
     value = float(text)

@@ -22,21 +22,10 @@ import time
 
 import numpy as np
 
-from cljax.experiments._common import (UsageError, check_memory, positive_int, prepare_out_dir,
-                                       seed, working_dtype)
+from cljax.experiments._common import (UsageError, at_least_two, check_memory, positive_int,
+                                       prepare_out_dir, seed, working_dtype)
 
 OUTPUT_FILES = ("compare.md", "compare.csv")
-
-
-def _at_least_two(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 2:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer >= 2 (a standard error needs two seeds), got {text!r}")
-    return value
 
 
 def _names(kind: str, valid):
@@ -221,7 +210,7 @@ def add_parser(subparsers) -> None:
                    default=list(BENCHMARKS), help="comma-separated; default all")
     p.add_argument("--methods", type=_names("method", list(METHODS)), default=list(METHODS),
                    help="comma-separated; default all")
-    p.add_argument("--seeds", type=_at_least_two, default=5,
+    p.add_argument("--seeds", type=at_least_two, default=5,
                    help="number of seeds (>= 2, for a standard error)")
     p.add_argument("--seed", type=seed, default=0, help="PRNG seed, 0 <= seed < 2**32")
     p.add_argument("--tasks", type=positive_int, default=None,

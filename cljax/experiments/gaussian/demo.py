@@ -12,11 +12,13 @@ import time
 import jax
 import jax.numpy as jnp
 
-from cljax.experiments._common import (check_memory, check_representable, check_resolution,
-                                       positive_float, positive_int, seed, working_dtype)
+from cljax.experiments._common import (at_least_two, check_memory, check_representable,
+                                       check_resolution, positive_float, positive_int, seed,
+                                       working_dtype)
 from cljax.experiments.gaussian.studies import example2_study
 
 SIGMAS = (1.0, 2.0)
+
 
 
 def study_memory(realisations: int, num_eps: int, itemsize: int, tasks: int = 4,
@@ -82,7 +84,8 @@ def print_demo(out: dict) -> None:
 
 def add_parser(sub) -> None:
     demo = sub.add_parser("demo", help="Monte Carlo study of the paper's Example 2")
-    demo.add_argument("--realisations", type=positive_int, default=1000)
+    demo.add_argument("--realisations", type=at_least_two, default=1000,
+                      help="Monte Carlo draws (>= 2, for a standard error)")
     demo.add_argument("--mu", type=positive_float, default=2.0)
     demo.add_argument("--eps-max", type=positive_float, default=10.0)
     demo.add_argument("--num-eps", type=positive_int, default=101)
