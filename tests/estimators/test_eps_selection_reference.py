@@ -31,7 +31,7 @@ def sure_two_tasks(y, eps, tau2):
     return float(np.mean([fit - d * t + 2 * t * div for t in tau2]))
 
 
-@pytest.mark.parametrize("dim", [1, 2, 3])
+@pytest.mark.parametrize("dim", [1, 3])
 def test_sure_matches_the_two_task_closed_form(dim):
     rng = np.random.default_rng(dim)
     y = rng.normal(size=(2, dim)) * 2.0
