@@ -2,14 +2,15 @@
 
 ``cljax demo`` (the default) runs a small Monte Carlo study of the paper's Example 2;
 ``cljax gaussian``, ``cljax covid``, ``cljax vision`` and ``cljax compare`` run the
-paper's experiments.  Every subcommand takes ``--json``.
+paper's experiments.  Every subcommand takes ``--json``: one strict JSON object (RFC 8259) on
+stdout, where a non-finite number is ``null`` and its JSON Pointer is listed under
+``"non_finite"`` with what it was (``{"/sigmas/1.0/E_S_se": "nan"}``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 
 # Each subcommand's module defines ``add_parser(subparsers)``, which adds its
@@ -26,8 +27,19 @@ SUBCOMMAND_MODULES: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (and status 2), no usage dump.
+
+    Subparsers inherit the class, so every subcommand's bad option reads
+    ``cljax demo: error: argument --mu: must be a number > 0, got -1 (see cljax demo -h)``.
+    """
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cljax", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="cljax", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command")
     for module in SUBCOMMAND_MODULES.values():
         importlib.import_module(module).add_parser(sub)
@@ -37,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     argv = list(argv if argv is not None else sys.argv[1:])
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["demo"] + argv  # the default subcommand, with its options
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo"] + argv)
-    from cljax.experiments._common import UsageError
+    from cljax.experiments._common import UsageError, dumps_strict
 
     try:
         out = args.run(args)
@@ -48,7 +60,8 @@ def main(argv=None) -> int:
         print(f"cljax {args.command}: error: {err}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(out))
+        # strict JSON (RFC 8259): NaN / inf become null, listed under "non_finite"
+        print(dumps_strict(out))
     else:
         args.report(out)
     return 0

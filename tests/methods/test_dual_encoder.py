@@ -166,15 +166,17 @@ def test_head_gradients_equal_the_full_gradient_in_the_heads(small_problem):
 
 
 def test_heterogeneous_regression_noise_and_shift_are_as_stated():
-    """y − f has standard deviation ``noise``; ‖m_r‖ = shift (x_r ~ N(m_r, I))."""
-    kw = dict(num_tasks=4, num_samples=1000, num_features=5, noise=0.3, shift=1.5)
+    """y − f has standard deviation ``noise``; ‖m_r‖ = shift (x_r ~ N(m_r, I)).  Tolerances:
+    4 sampling standard errors (‖m̂_r − m_r‖ ≈ √(p/N), s.d. of a sample s.d. ≈ s/√(2n))."""
+    t, n, p, noise, shift = 4, 20000, 5, 0.3, 1.5
+    kw = dict(num_tasks=t, num_samples=n, num_features=p, noise=noise, shift=shift)
     draw = jax.jit(lambda key: problems.heterogeneous_regression(key, **kw))
     prob = draw(jax.random.PRNGKey(0))
-    assert prob.x.shape == (4, 1000, 5) and prob.y.shape == prob.f.shape == (4, 1000)
+    assert prob.x.shape == (t, n, p) and prob.y.shape == prob.f.shape == (t, n)
     resid = np.asarray(prob.y - prob.f)
-    assert np.std(resid) == pytest.approx(0.3, rel=0.05) and abs(np.mean(resid)) < 0.03
-    # sample means of x_r estimate m_r to ±√(p/N) ≈ 0.07 per task
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(prob.x).mean(axis=1), axis=1), 1.5,
-                               atol=0.25)
+    assert np.std(resid) == pytest.approx(noise, rel=4 / np.sqrt(2 * t * n))
+    assert abs(np.mean(resid)) < 4 * noise / np.sqrt(t * n)
+    m_hat = np.asarray(prob.x).mean(axis=1)
+    np.testing.assert_allclose(np.linalg.norm(m_hat, axis=1), shift, atol=4 * np.sqrt(p / n))
     again = draw(jax.random.PRNGKey(0))
     np.testing.assert_array_equal(np.asarray(again.y), np.asarray(prob.y))

@@ -102,12 +102,33 @@ def test_sgd_laplacian_matches_the_predicted_bias():
     assert float(lg.laplacian_error(jnp.asarray(lap_hat), lap)) > 0.5 * bias / np.linalg.norm(lap)
 
 
-def test_multitask_step_formula_and_consensus_step():
+def test_wiring_multitask_step_formula_and_consensus_step():
+    """Wiring test: the step is the formula as written (a copy of it).  Correctness against an
+    independent reference: the next test."""
     rng = np.random.default_rng(3)
     w, g, lap = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.normal(size=(4, 4))
     np.testing.assert_allclose(lg.multitask_step(w, g, lap, 0.1, 2.0),
                                w - 0.1 * (g + 2.0 * lap @ w))
     np.testing.assert_allclose(lg.consensus_step(w, g, 0.1), w - 0.1 * g.mean(axis=0))
+
+
+def test_multitask_and_consensus_steps_reach_their_closed_form_optima():
+    """Quadratic agents f_k(w) = ½‖w − a_k‖² (gradient W − A): iterating the multitask step
+    reaches argmin Σ_k f_k(w_k) + (η/2) tr(Wᵀ L W) = (I + η L)⁻¹ A, and the consensus step
+    (from a common start) reaches the average of the a_k."""
+    k, m, eta = 5, 3, 0.7
+    lap = np.asarray(problems.random_graph_laplacian(jax.random.PRNGKey(8), k, 0.4))
+    a = np.random.default_rng(9).normal(size=(k, m))
+    mu = 1.0 / (1.0 + eta * np.linalg.eigvalsh(lap).max())
+
+    def run(step):
+        return jax.jit(lambda w: jax.lax.fori_loop(0, 2000, lambda _, w: step(w), w))(
+            jnp.zeros((k, m)))
+
+    multitask = run(lambda w: lg.multitask_step(w, w - a, lap, mu, eta))
+    np.testing.assert_allclose(multitask, np.linalg.solve(np.eye(k) + eta * lap, a), atol=1e-10)
+    consensus = run(lambda w: lg.consensus_step(w, w - a, 0.5))
+    np.testing.assert_allclose(consensus, np.broadcast_to(a.mean(axis=0), (k, m)), atol=1e-10)
 
 
 def test_learned_graph_regression_without_coupling_is_ridge_least_squares():
@@ -150,8 +171,10 @@ def _two_phase_gradient_descent(x, y, coupling, mu1, mu2_fn, num_steps, ridge):
 
 
 @pytest.mark.parametrize("step_size", [None, 0.05])
-def test_learned_graph_regression_step_size_matches_numpy_reference(step_size):
-    """A given step size is used in both phases; by default each phase has its own 1/λ_max."""
+def test_wiring_learned_graph_regression_step_size_matches_numpy_transcription(step_size):
+    """Wiring test: a NumPy transcription of the same two-phase algorithm, step for step (a
+    given step size is used in both phases; by default each phase has its own 1/λ_max).
+    Correctness against an independent reference: the next test."""
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(3, 10, 4)), rng.normal(size=(3, 10))
     ridge, eta = 1e-3, 0.5
@@ -164,6 +187,32 @@ def test_learned_graph_regression_step_size_matches_numpy_reference(step_size):
                                                step_size=step_size, num_steps=40, ridge=ridge)
     np.testing.assert_allclose(lap, want_lap, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_learned_graph_regression_reaches_the_closed_form_optimum():
+    """Independent reference (no gradient descent): after enough steps, phase 1 is each task's
+    ridge least squares w_k = (X_kᵀX_k/N + ρI)⁻¹ X_kᵀy_k/N; L̂ = (Q (W Wᵀ/M) Q)† by NumPy's
+    pinv; phase 2 solves the linear system of
+    Σ_k [(1/2N)‖X_k w_k − y_k‖² + (ρ/2)‖w_k‖²] + (η/2) tr(Wᵀ L̂ W):
+    (blockdiag(X_kᵀX_k/N + ρI) + η L̂ ⊗ I) vec(W) = vec(X_kᵀ y_k / N)."""
+    rng = np.random.default_rng(10)
+    k, n, m, ridge, eta = 3, 30, 4, 1e-3, 0.5
+    x, y = rng.normal(size=(k, n, m)), rng.normal(size=(k, n))
+    got, lap = lg.fit_learned_graph_regression(jnp.asarray(x), jnp.asarray(y), eta,
+                                               num_steps=4000, ridge=ridge)
+    hess = [x[t].T @ x[t] / n + ridge * np.eye(m) for t in range(k)]
+    rhs = np.stack([x[t].T @ y[t] / n for t in range(k)])
+    w1 = np.stack([np.linalg.solve(hess[t], rhs[t]) for t in range(k)])
+    q = np.eye(k) - np.ones((k, k)) / k
+    want_lap = np.linalg.pinv(q @ (w1 @ w1.T / m) @ q, hermitian=True)
+    np.testing.assert_allclose(lap, want_lap, rtol=1e-7, atol=1e-8)
+    system = np.zeros((k * m, k * m))
+    for t in range(k):
+        system[t * m:(t + 1) * m, t * m:(t + 1) * m] = hess[t]
+    system += eta * np.kron(want_lap, np.eye(m))
+    want = np.linalg.solve(system, rhs.reshape(-1)).reshape(k, m)
+    np.testing.assert_allclose(got, want, atol=1e-8)
+    assert np.linalg.norm(want - w1) > 1e-2  # the coupling matters here
 
 
 def test_random_graph_laplacian_uses_the_default_float_dtype():

@@ -22,15 +22,10 @@ import time
 
 import numpy as np
 
-from cljax.experiments._common import positive_int
+from cljax.experiments._common import (UsageError, at_least_two, check_memory, positive_int,
+                                       prepare_out_dir, seed, working_dtype)
 
-
-def _at_least_two(text):
-    value = int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer >= 2 (a standard error needs two seeds), got {text}")
-    return value
+OUTPUT_FILES = ("compare.md", "compare.csv")
 
 
 def _names(kind: str, valid):
@@ -145,38 +140,57 @@ def csv_text(rows) -> str:
     return buf.getvalue()
 
 
-def _usage_error(args, message):
-    """argparse-style failure: usage and 'cljax compare: error: ...' on stderr, exit 2."""
-    parser = getattr(args, "compare_parser", None)
-    if parser is not None:
-        parser.error(message)
-    print(f"cljax compare: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+# Memory per element of the seed-vmapped data (x, y and the test set): the fits hold the
+# data once per CV fold and grid point of the cross-validated methods (5 × 8), and more.
+_WORK_COPIES = 64
 
 
-def run(args) -> dict:
-    start = time.perf_counter()
+def memory_estimate(benchmarks, seeds, num_tasks=None, num_samples=None, itemsize=4) -> float:
+    """Bytes a comparison holds at its peak (estimate): ``seeds`` problems of each benchmark,
+    x (T, N, p), y (T, N, d) and the test set (T, N_test, ·), ``_WORK_COPIES`` times."""
+    from cljax.experiments.compare import problems as bp
+
+    peak = 0.0
+    for name in benchmarks:
+        defaults = {k: v.default for k, v in
+                    inspect.signature(bp.BENCHMARKS[name][0]).parameters.items()}
+        t = defaults["num_tasks"] if num_tasks is None else num_tasks
+        n = defaults["num_samples"] if num_samples is None else num_samples
+        width = defaults.get("num_features", 1) + defaults.get("dim", 1) + 1
+        rows = float(n) + defaults.get("num_test", 1)
+        peak = max(peak, float(seeds) * t * rows * width * itemsize * _WORK_COPIES)
+    return peak
+
+
+def check_compare_args(args) -> None:
+    """Every refusal before any work: sizes a method cannot use, memory, the output folder."""
     try:
         check_num_samples(args.benchmarks, args.methods, args.samples)
     except ValueError as err:
-        _usage_error(args, f"argument --samples: {err}")
-    try:
-        rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
-                              args.tasks, args.samples,
-                              progress=lambda s: print(s, file=sys.stderr, flush=True))
-    except ValueError as err:  # any other bad combination: a usage error, not a traceback
-        _usage_error(args, str(err))
+        raise UsageError(f"--samples: {err}") from None
+    check_memory(memory_estimate(args.benchmarks, args.seeds, args.tasks, args.samples,
+                                 working_dtype().itemsize), "--seeds x --tasks x --samples")
+    if args.out:
+        prepare_out_dir(args.out, "--out", OUTPUT_FILES)
+
+
+def run(args) -> dict:
+    check_compare_args(args)
+    start = time.perf_counter()
+    rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
+                          args.tasks, args.samples,
+                          progress=lambda s: print(s, file=sys.stderr, flush=True))
     table = markdown_table(rows, args.benchmarks, args.methods)
     out = {"command": "compare", "metric": "excess test risk (mean ± s.e. over seeds)",
            "benchmarks": args.benchmarks, "methods": args.methods, "rows": rows,
            "markdown": table, "seconds": time.perf_counter() - start}
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "compare.md"), "w") as f:
+        md, csv_path = (os.path.join(args.out, name) for name in OUTPUT_FILES)
+        with open(md, "w") as f:
             f.write(table + "\n")
-        with open(os.path.join(args.out, "compare.csv"), "w") as f:
+        with open(csv_path, "w") as f:
             f.write(csv_text(rows))
-        out["files"] = [os.path.join(args.out, "compare.md"), os.path.join(args.out, "compare.csv")]
+        out["files"] = [md, csv_path]
     return out
 
 
@@ -196,9 +210,9 @@ def add_parser(subparsers) -> None:
                    default=list(BENCHMARKS), help="comma-separated; default all")
     p.add_argument("--methods", type=_names("method", list(METHODS)), default=list(METHODS),
                    help="comma-separated; default all")
-    p.add_argument("--seeds", type=_at_least_two, default=5,
+    p.add_argument("--seeds", type=at_least_two, default=5,
                    help="number of seeds (>= 2, for a standard error)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="PRNG seed, 0 <= seed < 2**32")
     p.add_argument("--tasks", type=positive_int, default=None,
                    help="override every benchmark's number of tasks T")
     p.add_argument("--samples", type=positive_int, default=None,
@@ -207,4 +221,4 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="cljax_compare", help="directory for compare.md/.csv "
                    "('' to write nothing)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=run, report=report, compare_parser=p)
+    p.set_defaults(run=run, report=report)

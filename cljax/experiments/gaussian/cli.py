@@ -13,16 +13,16 @@ Writes into ``--out``:
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
-from cljax.experiments._common import (mean_se, non_negative_float, positive_float,
-                                       positive_int, pyplot, write_csv)
+from cljax.experiments._common import (UsageError, check_memory, check_representable,
+                                       check_resolution, dumps_strict, mean_se,
+                                       non_negative_float, positive_float, positive_int,
+                                       prepare_out_dir, pyplot, seed, working_dtype, write_csv)
 
 
 def _eprint(args, text):
@@ -35,6 +35,11 @@ def _folds(value):
     if k != 0 and k < 2:
         raise argparse.ArgumentTypeError(f"must be 0 (no CV) or an integer >= 2, got {value}")
     return k
+
+
+DEFAULT_FOLDS = 5
+TABLE_BATCH = 200  # realisations per lax.map batch of the selection table
+TWO_TASK_GRID = 41
 
 
 def add_parser(subparsers) -> None:
@@ -62,13 +67,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dim", type=positive_int, default=2, help="custom design: d")
     p.add_argument("--samples", type=positive_int, default=4, help="custom design: N_t")
     p.add_argument("--sigma", type=positive_float, default=2.0, help="custom design: σ")
-    p.add_argument("--folds", type=_folds, default=5, help="K of K-fold CV (0: no CV)")
+    p.add_argument("--folds", type=_folds, default=None,
+                   help=f"K of K-fold CV (0: no CV; default {DEFAULT_FOLDS}, at most N_t of "
+                   "each design); with --tasks, at most --samples")
     p.add_argument("--two-task-draws", type=positive_int, default=100_000,
                    help="Monte Carlo draws per point of EUSIPCO Fig 1")
     p.add_argument("--two-task-eps0", type=non_negative_float, nargs="+", default=[0.5, 1.0, 2.0, 4.0],
                    help="true differences ε0 of the two scalar tasks")
     p.add_argument("--two-task-sigma-m", type=positive_float, default=1.0, help="σ_M")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0, help="PRNG seed, 0 <= seed < 2**32")
     p.add_argument("--no-plots", action="store_true", help="write CSV/Markdown only")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -116,7 +123,7 @@ def _two_task(args, key, out_dir):
     from cljax.estimators._two_task import two_task_draws, two_task_mse
 
     sigma_m = args.two_task_sigma_m
-    grid = np.linspace(0.0, 4.0 * max(max(args.two_task_eps0), sigma_m), 41)
+    grid = np.linspace(0.0, 4.0 * max(max(args.two_task_eps0), sigma_m), TWO_TASK_GRID)
     _eprint(args, f"two scalar tasks: {len(args.two_task_eps0)} eps0 x {grid.size} eps x "
                   f"{args.two_task_draws} draws")
 
@@ -148,25 +155,24 @@ def _two_task(args, key, out_dir):
 def _table(args, key, out_dir):
     import jax
 
-    from cljax.experiments.gaussian.studies import (default_eps_grid, monte_carlo, random_design,
-                                        selection_summary, standard_designs, theorem1)
+    from cljax.experiments.gaussian.studies import (default_eps_grid, monte_carlo,
+                                                    selection_summary, theorem1)
 
-    designs = [d for d in standard_designs() if d.name in args.designs]
-    if args.tasks is not None:
-        designs.append(random_design(f"custom-T{args.tasks}-d{args.dim}-N{args.samples}",
-                                     args.tasks, args.dim, args.samples, args.sigma))
+    designs = _designs(args)
     table = {}
     for i, design in enumerate(designs):
         grid = default_eps_grid(design, args.table_num_eps)
-        folds = args.folds if (args.folds and design.samples.min() >= 2) else 0
+        folds = _cv_folds(args, design)
         _eprint(args, f"table {i + 1}/{len(designs)}: {design.name} (T={design.tasks}, "
                       f"d={design.dim}), {args.table_realisations} realisations, "
                       f"{grid.size} eps, CV folds={folds or 'n/a'}")
         err = monte_carlo(jax.random.fold_in(key, 1000 + i), design, grid,
-                          args.table_realisations, selection=True, folds=folds, batch_size=200)
+                          args.table_realisations, selection=True, folds=folds,
+                          batch_size=TABLE_BATCH)
         err = {k: np.asarray(v, float) for k, v in err.items()}
         table[design.name] = {"tasks": design.tasks, "dim": design.dim,
                               "samples": design.samples.tolist(), "sigma": design.sigma,
+                              "cv_folds": folds,
                               "estimators": selection_summary(err, grid),
                               "theorem1": theorem1(err)}
     _write_table(table, out_dir)
@@ -257,14 +263,85 @@ def _plot_two_task(args, rows, path):
     plt.close(fig)
 
 
+def _designs(args):
+    from cljax.experiments.gaussian.studies import random_design, standard_designs
+
+    designs = [d for d in standard_designs() if d.name in args.designs]
+    if args.tasks is not None:
+        designs.append(random_design(f"custom-T{args.tasks}-d{args.dim}-N{args.samples}",
+                                     args.tasks, args.dim, args.samples, args.sigma))
+    return designs
+
+
+def _cv_folds(args, design) -> int:
+    """K used for ``design``: --folds (default 5) capped at its largest N_t; 0 if some N_t < 2."""
+    k = DEFAULT_FOLDS if args.folds is None else args.folds
+    if not k or design.samples.min() < 2:
+        return 0
+    return int(min(k, design.samples.max()))
+
+
+def _output_files(args):
+    files = ["fig3.csv", "two_task.csv", "selection.csv", "selection.md", "summary.json"]
+    if not args.no_plots:
+        files += ["fig3.png", "eusipco_fig1.png"]
+    return sorted(files)
+
+
+def memory_estimate(args, itemsize: int) -> list[tuple[float, str]]:
+    """(bytes, options) of each phase's peak (estimates; the phases run one after another).
+
+    Example 2: the (R, E) curves on the device (:func:`demo.study_memory`) and their float64
+    copies on the host (mean and s.e.: four).  Table: three (R, E) curves (E_CL, SURE, CV) on
+    the device and twice on the host, and per batch of realisations the (T, N, d) samples
+    once per fold and a few more times.  Two tasks: a few float arrays per draw and ε.
+    """
+    from cljax.experiments.gaussian.demo import study_memory
+
+    r, e = args.realisations, args.num_eps
+    phases = [(study_memory(r, e, itemsize) + 4 * 8.0 * r * e, "--realisations x --num-eps")]
+    table = 0.0
+    for design in _designs(args):
+        r, e = args.table_realisations, args.table_num_eps + 1
+        cells = float(design.tasks) * float(design.samples.max()) * design.dim
+        batch = min(TABLE_BATCH, r)
+        table = max(table, 3.0 * r * e * (itemsize + 2 * 8)
+                    + batch * cells * itemsize * (_cv_folds(args, design) + 4) * 2)
+    phases.append((table, "--table-realisations x --table-num-eps (x --tasks x --samples x "
+                          "--dim)"))
+    phases.append((8.0 * args.two_task_draws * itemsize * 4, "--two-task-draws"))
+    return phases
+
+
+def check_gaussian_args(args) -> None:
+    """Every refusal before any work: CV folds, memory, float range, then the output folder
+    (created last, so that a refused run leaves nothing behind)."""
+    if args.tasks is not None and args.folds and args.folds > args.samples:
+        raise UsageError(f"--folds {args.folds}: more folds than --samples {args.samples} per "
+                         f"task of the custom design (use --folds <= {args.samples}, or 0)"
+                         if args.samples >= 2 else
+                         f"--folds {args.folds}: K-fold CV needs --samples >= 2 per task, "
+                         f"got --samples {args.samples} (use --folds 0)")
+    dtype = working_dtype()
+    for estimate, options in memory_estimate(args, dtype.itemsize):
+        check_memory(estimate, options)
+    check_representable("--eps-max", args.eps_max, dtype)
+    for sigma in args.sigmas:
+        check_resolution("--mu", args.mu, sigma, "--sigmas", dtype)
+    if args.tasks is not None:  # centres ~ N(0, I): |θ*| below 10 with overwhelming odds
+        check_resolution("centres", 10.0, args.sigma / np.sqrt(args.samples),
+                         "--sigma / sqrt(--samples)", dtype)
+    for eps0 in args.two_task_eps0:
+        check_resolution("--two-task-eps0", eps0, args.two_task_sigma_m,
+                         "--two-task-sigma-m", dtype)
+    prepare_out_dir(args.out, "--out", _output_files(args))
+
+
 def run_gaussian(args) -> dict:
+    check_gaussian_args(args)
     import jax
 
     out_dir = args.out
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as exc:
-        raise SystemExit(f"cljax gaussian: error: cannot create --out {out_dir!r}: {exc}")
     key = jax.random.PRNGKey(args.seed)
     start = time.perf_counter()
     out = {"command": "gaussian", "out": os.path.abspath(out_dir), "seed": args.seed,
@@ -274,12 +351,9 @@ def run_gaussian(args) -> dict:
     out["two_task"] = _two_task(args, key, out_dir)
     out["selection"] = _table(args, key, out_dir) if args.designs or args.tasks else {}
     out["seconds"] = time.perf_counter() - start
-    files = ["fig3.csv", "two_task.csv", "selection.csv", "selection.md", "summary.json"]
-    if not args.no_plots:
-        files += ["fig3.png", "eusipco_fig1.png"]
-    out["files"] = sorted(files)
+    out["files"] = _output_files(args)
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(out, f, indent=1)
+        f.write(dumps_strict(out, indent=1))  # strict JSON: NaN -> null, see "non_finite"
     _eprint(args, f"done in {out['seconds']:.1f} s; wrote {', '.join(out['files'])} to {out_dir}")
     return out
 

@@ -12,18 +12,44 @@ import time
 import jax
 import jax.numpy as jnp
 
-from cljax.experiments._common import positive_float, positive_int
+from cljax.experiments._common import (at_least_two, check_memory, check_representable,
+                                       check_resolution, positive_float, positive_int, seed,
+                                       working_dtype)
 from cljax.experiments.gaussian.studies import example2_study
+
+SIGMAS = (1.0, 2.0)
+
+
+
+def study_memory(realisations: int, num_eps: int, itemsize: int, tasks: int = 4,
+                 dim: int = 2) -> float:
+    """Bytes an Example 2 study of R realisations × E grid points holds at its peak (estimate).
+
+    The (R, E) curve E_CL(ε) per realisation, about three times (the path solver's output, its
+    reordering and the mean/standard error), plus the (R, T, d) draws a few times; measured:
+    R = 2·10⁵, E = 101 in float32 peaks 100 MB above the idle process (estimate 260 MB).
+    """
+    return float(realisations) * (3 * num_eps + 4 * tasks * dim) * itemsize
+
+
+def check_demo_args(args) -> None:
+    """Refuse (UsageError naming the option) what float arithmetic or memory cannot hold."""
+    dtype = working_dtype()
+    check_representable("--eps-max", args.eps_max, dtype)
+    check_resolution("--mu", args.mu, min(SIGMAS), "sigma", dtype)
+    check_memory(study_memory(args.realisations, args.num_eps, dtype.itemsize),
+                 "--realisations x --num-eps")
 
 
 def run_demo(args) -> dict:
+    check_demo_args(args)
     grid = jnp.linspace(0.0, args.eps_max, args.num_eps)
     key = jax.random.PRNGKey(args.seed)
     study = jax.jit(example2_study, static_argnums=(4,))
     out = {"command": "demo", "mu": args.mu, "realisations": args.realisations,
            "eps_grid": [float(e) for e in grid], "sigmas": {}}
     start = time.perf_counter()
-    for i, sigma in enumerate((1.0, 2.0)):
+    for i, sigma in enumerate(SIGMAS):
         r = study(jax.random.fold_in(key, i), sigma, args.mu, grid, args.realisations)
         best = int(jnp.argmin(r["E_CL"]))
         out["sigmas"][str(sigma)] = {
@@ -58,10 +84,11 @@ def print_demo(out: dict) -> None:
 
 def add_parser(sub) -> None:
     demo = sub.add_parser("demo", help="Monte Carlo study of the paper's Example 2")
-    demo.add_argument("--realisations", type=positive_int, default=1000)
+    demo.add_argument("--realisations", type=at_least_two, default=1000,
+                      help="Monte Carlo draws (>= 2, for a standard error)")
     demo.add_argument("--mu", type=positive_float, default=2.0)
     demo.add_argument("--eps-max", type=positive_float, default=10.0)
     demo.add_argument("--num-eps", type=positive_int, default=101)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=seed, default=0, help="PRNG seed, 0 <= seed < 2**32")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.set_defaults(run=run_demo, report=print_demo)

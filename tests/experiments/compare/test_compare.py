@@ -182,18 +182,23 @@ def test_graph_linear_generator_shapes_determinism_and_noise(noise):
 
 
 def test_heterogeneous_nonlinear_generator_shares_tasks_between_train_and_test():
-    draw = jax.jit(lambda k: bp.heterogeneous_nonlinear(k, num_tasks=3, num_samples=400,
-                                                        num_features=4, num_test=400))
+    t, n, p = 3, 20000, 4
+    draw = jax.jit(lambda k: bp.heterogeneous_nonlinear(k, num_tasks=t, num_samples=n,
+                                                        num_features=p, num_test=n))
     prob = draw(jax.random.PRNGKey(0))
-    assert prob.train.x.shape == (3, 400, 4) and prob.train.y.shape == (3, 400)
-    assert prob.x_test.shape == (3, 400, 4) and prob.f_test.shape == (3, 400)
+    assert prob.train.x.shape == (t, n, p) and prob.train.y.shape == (t, n)
+    assert prob.x_test.shape == (t, n, p) and prob.f_test.shape == (t, n)
     np.testing.assert_array_equal(np.asarray(draw(jax.random.PRNGKey(0)).train.y),
                                   np.asarray(prob.train.y))
-    # same covariate-shift centres m_r (‖m_r‖ = 1) in train and test, to sampling error 2·√(p/N)
+    # same covariate-shift centres m_r (‖m_r‖ = 1) in train and test.  A sample mean of N
+    # draws of N(m_r, I_p) is off by ‖e‖ ≈ √(p/N) (0.014 here); allow 4 of that.
     m_train = np.asarray(prob.train.x).mean(axis=1)
     m_test = np.asarray(prob.x_test).mean(axis=1)
-    np.testing.assert_allclose(m_train, m_test, atol=0.25)
-    np.testing.assert_allclose(np.linalg.norm(m_test, axis=1), 1.0, atol=0.2)
+    assert np.all(np.linalg.norm(m_train - m_test, axis=1) < 4 * np.sqrt(2 * p / n))
+    np.testing.assert_allclose(np.linalg.norm(m_test, axis=1), 1.0, atol=4 * np.sqrt(p / n))
+    # and different tasks have different centres (a shared m would pass the lines above)
+    assert np.min(np.linalg.norm(m_test[:, None] - m_test[None], axis=2)[np.triu_indices(t, 1)]) \
+        > 8 * np.sqrt(p / n)
 
 
 def test_interface_errors():
@@ -224,18 +229,53 @@ def test_cli_rejects_unknown_names(argv, message, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--seeds", "1"], "argument --seeds: must be an integer >= 2"),
-    (["--samples", "1", "--benchmarks", "graph_linear"],
-     "argument --samples: method 'cl_parametric' on 'graph_linear' needs at least 2"),
-    (["--samples", "1", "--benchmarks", "gaussian_means", "--methods", "james_stein"],
-     "argument --samples: method 'james_stein'"),
+    (["--seeds", ""], "argument --seeds: must be an integer >= 2"),
+    (["--seeds", "two"], "argument --seeds: must be an integer >= 2"),
+    (["--seed", "99999999999999999999"], "argument --seed: must be an integer in [0, 2**32)"),
+    (["--benchmarks", ""], "unknown benchmark (empty)"),
 ])
-def test_cli_size_errors_are_usage_errors(argv, message, capsys):
-    """No traceback: argparse-style message naming the option, exit status 2."""
+def test_cli_bad_numbers_are_one_line_usage_errors(argv, message, capsys):
+    """argparse: status 2, one line on stderr naming the option, no traceback."""
     with pytest.raises(SystemExit) as exc:
         main(["compare", "--out", ""] + argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "usage: cljax compare" in err and message in err
+    assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--samples", "1", "--benchmarks", "graph_linear"],
+     "--samples: method 'cl_parametric' on 'graph_linear' needs at least 2"),
+    (["--samples", "1", "--benchmarks", "gaussian_means", "--methods", "james_stein"],
+     "--samples: method 'james_stein'"),
+    (["--samples", "10000000000"], "--seeds x --tasks x --samples: needs about"),
+])
+def test_cli_size_errors_are_usage_errors(argv, message, capsys, tmp_path):
+    """No traceback: one line naming the option, exit status 2, before any work (the --out
+    folder is not even created)."""
+    out = tmp_path / "never"
+    assert main(["compare", "--out", str(out)] + argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cljax compare: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("make", ["file", "file/sub", "md_is_dir"])
+def test_cli_refuses_a_bad_out_before_any_work(make, tmp_path, capsys, monkeypatch):
+    from cljax.experiments.compare import cli as compare_cli
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(compare_cli, "run_comparison", no_work)
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    (tmp_path / "d" / "compare.md").mkdir(parents=True)
+    out = {"file": f, "file/sub": f / "sub", "md_is_dir": tmp_path / "d"}[make]
+    assert main(["compare", "--seeds", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cljax compare: error: --out {out}") and err.count("\n") == 1
+    assert f.read_text() == "keep me" and (tmp_path / "d" / "compare.md").is_dir()
 
 
 def test_cli_compare_table_matches_direct_computation(tmp_path):
@@ -263,7 +303,8 @@ def test_cli_compare_table_matches_direct_computation(tmp_path):
 
 
 def test_cli_json_is_one_object(capsys, tmp_path):
-    main(["compare", "--benchmarks", "gaussian_means", "--methods", "separate",
-          "--seeds", "2", "--json", "--out", ""])
+    assert main(["compare", "--benchmarks", "gaussian_means", "--methods", "separate",
+                 "--seeds", "2", "--json", "--out", ""]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rows"][0]["method"] == "separate" and "markdown" in out
+    assert out["non_finite"] == {}
