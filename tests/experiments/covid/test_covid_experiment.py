@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, minimize
 
 from cljax.experiments.covid import cases as cd
 from cljax.experiments.covid import experiment as ce
@@ -141,17 +141,84 @@ def test_consensus_is_no_worse_than_a_grid_search(tasks):
     assert float(total(con[None])[0]) <= float(jnp.min(grid)) + 1e-9
 
 
-def test_cross_learning_limits_and_feasibility(tasks, separate):
-    solve = jax.jit(lambda t, e, init: ce.fit_cross_learning(t, e, FIT, init))
+def scipy_objective(problem, theta):
+    """Σ_t L_t(θ_t) with one solve_ivp over all countries: the residual of
+    :func:`scipy_residual`, stacked (the countries' ODEs are independent)."""
+    windows = problem.windows
+    t = len(windows)
+    days = [problem.n_train] + [w.days for w in windows[1:]]
+    y0 = [w.susceptible[0] / w.population for w in windows] + [
+        w.infected[0] / w.population for w in windows]
+    theta = np.asarray(theta).reshape(t, 2)
+
+    def field(_, y):
+        infection = theta[:, 0] * y[:t] * y[t:]
+        return np.concatenate([-infection, infection - theta[:, 1] * y[t:]])
+
+    sol = solve_ivp(field, (0, max(days) - 1), y0, t_eval=np.arange(max(days)), rtol=1e-10,
+                    atol=1e-14)
+    total = 0.0
+    for k, (w, n) in enumerate(zip(windows, days)):
+        obs = w.infected[:n] / w.population
+        total += np.sum((sol.y[t + k, :n] - obs) ** 2) / np.sum(obs**2)
+    return total
+
+
+# ADMM as the CLI runs it (200 iterations, 5 LM steps per x-step): one compile for all ε.
+FIT_CL = ce.SIRFit(fit_steps=60, admm_iterations=200, prox_steps=5)
+
+
+def test_cross_learning_limits_and_feasibility(problem, tasks, separate):
+    """ADMM started from the consensus fit (a do-nothing ADMM fails every check below):
+    ε = 0.1 against SciPy SLSQP over (θ_t, c) with ‖θ_t − c‖ ≤ ε, ε = 100 against the
+    separate fits, ε = 0 against the consensus fit."""
+    solve = jax.jit(lambda t, e, init: ce.fit_cross_learning(t, e, FIT_CL, init))
+    con = np.asarray(jax.jit(lambda t: ce.fit_consensus(t, FIT))(tasks))
+    start = np.tile(con, (len(problem.windows), 1))
+    # the stacked residual is the per-country one of this file
+    theta = np.asarray(separate)
+    assert scipy_objective(problem, theta) == pytest.approx(sum(
+        np.sum(scipy_residual(th, w, problem.n_train if k == 0 else w.days) ** 2)
+        for k, (th, w) in enumerate(zip(theta, problem.windows))), rel=1e-8)
+
     eps = 0.1
-    cl = solve(tasks, eps, separate)
-    dist = np.linalg.norm(np.asarray(cl.task_params - cl.global_params), axis=1)
-    assert np.all(dist <= eps * (1 + 1e-6))
-    assert np.all(np.asarray(cl.task_params) >= 0)
-    np.testing.assert_allclose(cl.x_params, cl.task_params, atol=1e-3)  # x ≈ z
-    # a radius no constraint reaches: ADMM stays at the separate fits
-    wide = solve(tasks, 100.0, separate)
-    np.testing.assert_allclose(wide.task_params, separate, atol=1e-6)
+    cl = solve(tasks, eps, start)
+    z, zg = np.asarray(cl.task_params), np.asarray(cl.global_params)
+    assert np.all(np.linalg.norm(z - zg, axis=1) <= eps * (1 + 1e-6))
+    assert np.all(z >= 0)
+    np.testing.assert_allclose(cl.x_params, z, atol=1e-3)  # x ≈ z
+    t = len(problem.windows)
+    constraints = [{"type": "ineq",
+                    "fun": lambda v, k=k: eps**2 - np.sum((v[2 * k:2 * k + 2] - v[2 * t:]) ** 2)}
+                   for k in range(t)]
+    ref = minimize(lambda v: scipy_objective(problem, v[:2 * t]),
+                   np.concatenate([z.ravel(), zg]), method="SLSQP", constraints=constraints,
+                   bounds=[(0, None)] * (2 * t + 2), options={"ftol": 1e-12, "maxiter": 200})
+    assert ref.success
+    ours = scipy_objective(problem, z)
+    assert ours <= ref.fun * (1 + 1e-6)  # SLSQP finds nothing better near ADMM's answer
+    np.testing.assert_allclose(z, ref.x[:2 * t].reshape(t, 2), atol=2e-3)
+    assert ours < 0.5 * scipy_objective(problem, start)  # far below the start
+
+    # ε = 100 (no constraint active): every country's loss down to its separate fit's; θ_t is
+    # only determined up to the flat valleys of L_t (ARG's γ ≈ 0), so compare losses
+    wide = solve(tasks, 100.0, start)
+    per_task = lambda th: [np.sum(scipy_residual(th[k], w, problem.n_train if k == 0  # noqa: E731
+                                                 else w.days) ** 2)
+                           for k, w in enumerate(problem.windows)]
+    np.testing.assert_allclose(per_task(np.asarray(wide.task_params)), per_task(theta),
+                               atol=1e-3)
+    assert min(np.subtract(per_task(start), per_task(theta))) > 0.05  # the start is far off
+
+    # ε = 0: the constraint set is {θ_t = c}, whose minimiser is the consensus fit (tested
+    # against a grid search below).  ADMM from the separate fits lands on a feasible point
+    # whose objective is no lower than the consensus fit's: it does not reach it in 200
+    # iterations on this non-convex problem (documented in docs/covid.md)
+    tight = solve(tasks, 0.0, jnp.asarray(separate))
+    z0 = np.asarray(tight.task_params)
+    np.testing.assert_allclose(z0, np.broadcast_to(np.asarray(tight.global_params), z0.shape),
+                               atol=1e-9)
+    assert scipy_objective(problem, z0) >= scipy_objective(problem, start) * (1 - 1e-6)
 
 
 def test_eps_sweep_is_the_vmap_of_single_solves(problem, tasks, separate):
