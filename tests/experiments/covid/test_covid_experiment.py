@@ -246,3 +246,102 @@ def test_peak_metrics_against_an_independent_simulation(problem, tasks):
     # relative peak error to 1e-7 (the solvers' accuracy)
     assert float(m.peak_error) == pytest.approx(abs(peak - 1_558_670) / 1_558_670, abs=1e-7)
     assert int(m.lag) == abs(int(np.argmax(sol.y[1])) - 21)
+
+
+def _pad(tasks, days):
+    """The tasks zero-padded to ``days`` (weight 0 on the pad: the same objective)."""
+    pad = ((0, 0), (0, days - tasks.observed.shape[1]))
+    return tasks._replace(observed=jnp.pad(tasks.observed, pad),
+                          weight=jnp.pad(tasks.weight, pad))
+
+
+def test_papers_consensus_is_the_count_weighted_least_squares_fit_in_both_protocols():
+    """The paper's consensus minimises Σ_t Σ_days (I_model − I_data)² in people (the
+    authors' centralised fit), against SciPy least_squares on a solve_ivp of the counts."""
+    fit = jax.jit(lambda t: ce.fit_consensus(t, ce.SIRFit()))
+    found = {}
+    for protocol in ("cljax", "authors"):
+        problem = ce.make_problem(protocol=protocol)
+        ours = np.asarray(fit(_pad(ce.count_task_arrays(problem), 64)))  # one compile
+        windows = problem.windows
+        t = len(windows)
+        days = [problem.train_days()] + [w.days for w in windows[1:]]
+        y0 = np.array([w.susceptible[0] for w in windows] + [w.infected[0] for w in windows])
+        pop = np.array([w.population for w in windows])
+
+        def residual(theta):
+            def field(_, y):
+                infection = theta[0] * y[:t] * y[t:] / pop
+                return np.concatenate([-infection, infection - theta[1] * y[t:]])
+
+            sol = solve_ivp(field, (0, max(days) - 1), y0, t_eval=np.arange(max(days)),
+                            rtol=1e-10, atol=1e-6)
+            return np.concatenate([sol.y[t + k, :n] - w.infected[:n]
+                                   for k, (w, n) in enumerate(zip(windows, days))])
+
+        ref = least_squares(residual, np.array([0.3, 0.1]), bounds=([0, 0], np.inf),
+                            x_scale=[0.1, 0.1], xtol=1e-12, ftol=1e-12, gtol=1e-12)
+        assert np.sum(residual(ours) ** 2) <= 2 * ref.cost * (1 + 1e-7)
+        np.testing.assert_allclose(ours, ref.x, atol=5e-4)
+        found[protocol] = ours
+    # the points the issue reports for the authors' loss (cljax windows; authors' windows)
+    np.testing.assert_allclose(found["cljax"], [0.3235, 0.2571], atol=2e-3)
+    np.testing.assert_allclose(found["authors"], [0.3317, 0.2638], atol=2e-3)
+
+
+def test_every_target_reports_every_estimator():
+    """Each of the 15 countries as the target (N = 10, ε = 0.1): all four estimators and
+    their metrics are finite.  One program vmapped over the 15 targets (same shapes)."""
+    windows = cd.build_windows()
+    fit = ce.SIRFit(fit_steps=60, admm_iterations=40, prox_steps=3)
+    problems = [ce.make_problem(windows, w.iso_code, 10) for w in windows]
+    assert {p.num_days for p in problems} == {64}
+    tasks = [ce.task_arrays(p) for p in problems]
+    counts = [ce.count_task_arrays(p) for p in problems]
+    stack = lambda items: jax.tree.map(lambda *a: jnp.stack(a), *items)  # noqa: E731
+    truth = np.zeros((15, 64))
+    for k, p in enumerate(problems):
+        truth[k, :p.target.days] = ce.truth_fraction(p)
+
+    def one(tasks, counts, truth):
+        _, thetas, metrics = ce._all_estimators(tasks, counts, 0.1, fit, truth, 640)
+        return thetas, metrics
+
+    thetas, metrics = jax.jit(jax.vmap(one))(stack(tasks), stack(counts), jnp.asarray(truth))
+    for leaf in jax.tree.leaves((thetas, metrics)):
+        assert leaf.shape[0] == 15 and np.all(np.isfinite(np.asarray(leaf)))
+    assert len(thetas) == len(ce.ESTIMATORS) == 4
+    assert all(np.all(np.asarray(th) >= 0) for th in thetas)
+
+
+def test_one_country_separate_and_consensus_differ_only_below_the_loss_resolution():
+    """T = 1: separate and both consensus fits solve the same problem.  In float32 they stop
+    at points the N = 10 days cannot tell apart (losses equal to 1e-5), but with γ ≈ 0 the
+    peak comes when S runs out, which those unresolved digits of γ move by weeks; the
+    reported metrics are those of each fit's own (β, γ) (independent solve_ivp)."""
+    windows = [w for w in cd.build_windows() if w.iso_code == "COL"]
+    problem = ce.make_problem(windows, "COL", 10)
+    tasks = ce.task_arrays(problem, dtype=jnp.float32)
+    counts = ce.count_task_arrays(problem, dtype=jnp.float32)
+    truth = ce.truth_fraction(problem)
+
+    @jax.jit
+    def fits(tasks, counts):
+        thetas = (ce.fit_separate(tasks)[0], ce.fit_consensus(tasks), ce.fit_consensus(counts))
+        return thetas, [ce.peak_metrics(th, tasks, truth, problem.horizon) for th in thetas]
+
+    thetas, metrics = fits(tasks, counts)
+    w = problem.target
+    losses = [np.sum(scipy_residual(np.asarray(th, float), w, 10) ** 2) for th in thetas]
+    np.testing.assert_allclose(losses, losses[0], rtol=1e-5)
+    y0 = [w.susceptible[0] / w.population, w.infected[0] / w.population]
+    for th, m in zip(thetas, metrics):
+        b, g = np.asarray(th, float)
+        assert 0 <= g < 1e-3  # γ ≈ 0: the curve rises until S is nearly used up
+        sol = solve_ivp(lambda t, y: [-b * y[0] * y[1], b * y[0] * y[1] - g * y[1]],
+                        (0, problem.horizon - 1), y0, t_eval=np.arange(problem.horizon),
+                        rtol=1e-10, atol=1e-14)
+        peak = sol.y[1].max()
+        assert float(m.peak_error) == pytest.approx(abs(peak - truth.max()) / truth.max(),
+                                                    rel=1e-3)
+        assert abs(int(m.peak_day_model) - int(np.argmax(sol.y[1]))) <= 2
