@@ -140,6 +140,12 @@ def _n_grid(args, problem, ce):
     return n_grid
 
 
+def _param(value) -> str:
+    """β or γ in 9 characters; a small non-zero value in e-notation, so that a γ of 1e-4
+    (which moves a γ ≈ 0 curve's peak by weeks) does not print as 0.0000."""
+    return f"{value:9.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:9.2e}"
+
+
 def print_covid(out: dict) -> None:
     truth = out["truth"]
     days = out.get("train_days", out["n_train"])
@@ -149,7 +155,7 @@ def print_covid(out: dict) -> None:
           f"true peak {truth['peak']:,.0f} on day {truth['peak_day']}")
     print(f"  {'estimator':<19}{'beta':>9}{'gamma':>9}{'peak error':>13}{'lag':>7}")
     for name, e in out["estimators"].items():
-        print(f"  {LABELS.get(name, name):<19}{e['beta']:9.4f}{e['gamma']:9.4f}"
+        print(f"  {LABELS.get(name, name):<19}{_param(e['beta'])}{_param(e['gamma'])}"
               f"{e['peak_error_percent']:12.2f}%{e['lag_days']:5d} d")
     print("  consensus (paper): the authors' count-weighted fit, sum of (I_model - I_data)^2 "
           "over all countries;\n  consensus (eps=0): the normalised cross-learning objective "
