@@ -3,9 +3,10 @@
 Fits separate, consensus (the paper's count-weighted centralised fit and the
 normalised ε = 0 limit) and cross-learning SIR models to the target's first N
 days plus the 14 source countries, and prints per estimator β, γ, the peak error
-and the lag.  ``--protocol authors`` cuts the windows as the authors' scripts do.  ``--eps-sweep K`` adds Fig 7 (K values of ε in [0, eps-max], one
-jitted program vmapped over ε), ``--n-sweep`` adds Fig 8 (N = n-min..n-max),
-``--out DIR`` writes Figs 4–8 as PNG and CSV.
+and the lag.  ``--protocol authors`` cuts the windows as the authors' scripts do.
+``--eps-sweep K`` adds Fig 7 (K values of ε in [0, eps-max], one jitted program
+vmapped over ε), ``--n-sweep`` adds Fig 8 (N = n-min..n-max), ``--out DIR``
+writes Figs 4–8 as PNG and CSV.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def run_covid(args) -> dict:
         if "n_sweep" in out:
             files += cf.fig8_n_sweep(out["n_sweep"], args.out)
         out["files"] = files
+    for result in (out, out.get("n_sweep", {})):
+        if "eps" in result and result["eps"] == float("inf"):  # strict JSON: no Infinity
+            result["eps"], result["eps_text"] = None, "inf"
     out["command"] = "covid"
     out["seconds"] = time.perf_counter() - start
     return out
@@ -150,8 +154,9 @@ def print_covid(out: dict) -> None:
     truth = out["truth"]
     days = out.get("train_days", out["n_train"])
     fitted = f" ({days} fitted)" if days != out["n_train"] else ""
+    eps = out.get("eps_text") or format(out["eps"], "g")
     print(f"Target {out['target']}, N = {out['n_train']} training days{fitted}, "
-          f"eps = {out['eps']:g}, protocol {out.get('protocol', 'cljax')}; "
+          f"eps = {eps}, protocol {out.get('protocol', 'cljax')}; "
           f"true peak {truth['peak']:,.0f} on day {truth['peak_day']}")
     print(f"  {'estimator':<19}{'beta':>9}{'gamma':>9}{'peak error':>13}{'lag':>7}")
     for name, e in out["estimators"].items():

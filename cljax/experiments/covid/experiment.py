@@ -248,7 +248,7 @@ def count_task_arrays(problem: CovidProblem, n_train=None, dtype=None) -> SIRTas
 
 @dataclass(frozen=True)
 class SIRFit:
-    """Settings of the three fits.
+    """Settings of the fits (separate, both consensus, cross-learning).
 
     Attributes:
       solver: SIR integration (:class:`cljax.sir.SIRSolver`).
@@ -292,7 +292,7 @@ def fit_separate(tasks: SIRTasks, fit: SIRFit = SIRFit()):
 
 
 def fit_consensus(tasks: SIRTasks, fit: SIRFit = SIRFit()):
-    """One θ ≥ 0 minimising Σ_t Σ_days residual_t(θ)², each country its own initial condition.
+    """One θ ≥ 0 minimising Σ_t Σ_days residual_t(θ)², each country with its own start.
 
     With :func:`task_arrays` (per-country normalised weights) this is P_C for
     Σ_t L_t, the ε = 0 limit of cross-learning (``consensus_normalised``); with
@@ -357,7 +357,7 @@ def truth_fraction(problem: CovidProblem):
 
 
 # ---------------------------------------------------------------------------
-# The experiment: all three estimators at one (N, ε), and the sweeps
+# The experiment: all four estimators at one (N, ε), and the sweeps
 # ---------------------------------------------------------------------------
 
 

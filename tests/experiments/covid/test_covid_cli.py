@@ -232,3 +232,16 @@ def test_small_parameters_print_in_e_notation(capsys):
                  "estimators": {"separate": est, "consensus": dict(est, gamma=0.0)}})
     out = capsys.readouterr().out
     assert "0.1330 1.16e-04    10791.18%   93 d" in out and "0.1330   0.0000" in out
+
+
+def test_an_infinite_eps_is_echoed_as_strict_json(monkeypatch, capsys):
+    """--eps inf (every country alone) is valid input; the JSON echoes it as null + "inf"."""
+    from cljax.experiments.covid import experiment as ce
+
+    def fake(problem, eps, fit):  # the fit itself is tested elsewhere
+        return {"eps": float(eps), "estimators": {}}
+
+    monkeypatch.setattr(ce, "run_estimators", fake)
+    assert main(["covid", "--eps", "inf", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out, parse_constant=_reject)
+    assert out["eps"] is None and out["eps_text"] == "inf"
