@@ -86,13 +86,14 @@ def main(argv=None):
     problem = ce.default_problem()
     fit = ce.SIRFit(admm_iterations=args.iterations)
     tasks = ce.task_arrays(problem)
+    counts = ce.count_task_arrays(problem)
     grid = jnp.linspace(0.0, 1.0, args.num_eps, dtype=tasks.observed.dtype)
     program = ce.eps_sweep_program(problem, fit)
     start = time.perf_counter()
-    z, _, metrics = jax.block_until_ready(program(tasks, grid))
+    z, _, metrics, _ = jax.block_until_ready(program(tasks, counts, grid))
     first_call = time.perf_counter() - start
     start = time.perf_counter()
-    jax.block_until_ready(program(tasks, grid))
+    jax.block_until_ready(program(tasks, counts, grid))
     second_call = time.perf_counter() - start
 
     init = np.asarray(jax.jit(lambda t: ce.fit_separate(t, fit))(tasks), float)

@@ -10,11 +10,22 @@ the SIR series of a window as the data README defines them:
     S(t) = population − total_cases(t)
     R(t) = population − S(t) − I(t)
 
-A window is ``window_days`` days from ``start_date``, cut after the last day on
+A window is ``window_days`` days from ``start_date``, cut at the last day on
 which I exceeds ``peak_fraction`` · max I inside the window; its SIR initial
-condition is (S, I, R) on ``start_date``.  Every new_cases value of a window
-and of its 13-day lookback must be in the file (an error names the missing
-dates), so I is never a partial sum.
+condition is (S, I, R) on ``start_date``.  Two window protocols (``PROTOCOLS``):
+
+* ``"cljax"`` (default): the cut keeps that last day above the threshold, and
+  the target's N training days are its first N days;
+* ``"authors"``: the authors' public scripts (``cutdata`` in
+  crossLearningFunctional): ``I[:t2]`` with t2 the index of that last day, so
+  the day itself is dropped, for every window (sources and the target's ground
+  truth); the target's training series is its first N days cut the same way
+  (N − 1 days while the wave rises).
+
+Every new_cases value of a window and of its 13-day lookback must be in the
+file (an error names the missing dates), finite, at most the population and,
+unless ``allow_negative``, ≥ 0 (errors name the file, line and column), so I is
+never a partial sum and never overflows.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ REQUIRED_COLUMNS = ("iso_code", "date", "total_cases", "new_cases", "population"
 ROLLING_DAYS = 14
 MIN_WINDOW_DAYS = 2
 DEFAULT_PEAK_FRACTION = 0.8
+PROTOCOLS = ("cljax", "authors")
 
 _CASES_FILE = "covid_cases_jhu.csv.gz"
 _WINDOWS_FILE = "paper_windows.csv"
@@ -136,6 +148,7 @@ class CountryCases:
     """One country's daily series on a gap-free daily grid from ``first_date``.
 
     Days absent from the file have ``new_cases`` = NaN and ``total_cases`` = NaN.
+    ``lines`` holds each day's line number in ``source`` (0 where absent), for errors.
     """
 
     iso_code: str
@@ -144,6 +157,15 @@ class CountryCases:
     total_cases: np.ndarray
     new_cases: np.ndarray
     population: np.ndarray
+    lines: np.ndarray | None = None
+    source: str = ""
+
+    def where(self, k: int, column: str) -> str:
+        """'FILE line L, column C' of day index ``k`` (for error messages)."""
+        line = int(self.lines[k]) if self.lines is not None else 0
+        if not line:
+            return f"{self.iso_code} on {self.first_date + dt.timedelta(days=int(k))}"
+        return f"{self.source!r} line {line}, column {column}"
 
     @property
     def last_date(self) -> dt.date:
@@ -225,17 +247,17 @@ def _country(iso, location, rows, name) -> CountryCases:
     total = np.full(n, np.nan)
     new = np.full(n, np.nan)
     pop = np.full(n, np.nan)
-    seen = np.zeros(n, bool)
+    lines = np.zeros(n, np.int64)
     for d, (_, t, c, p, line) in zip(dates, rows):
         k = (d - first).days
-        if seen[k]:
+        if lines[k]:
             raise ValueError(f"{name!r} line {line}: {iso} has the date {d} twice")
-        seen[k] = True
+        lines[k] = line
         where = f"{name!r} line {line}"
         total[k] = _parse_number(t, f"{where}, column total_cases")
         new[k] = _parse_number(c, f"{where}, column new_cases")
         pop[k] = _parse_number(p, f"{where}, column population")
-    return CountryCases(iso, location, first, total, new, pop)
+    return CountryCases(iso, location, first, total, new, pop, lines, name)
 
 
 # ---------------------------------------------------------------------------
@@ -333,8 +355,15 @@ class CountryWindow(NamedTuple):
         return [self.start_date + dt.timedelta(days=k) for k in range(self.days)]
 
 
-def sir_series(cases: CountryCases, start_date, window_days: int):
-    """(I, S, R, population) for ``window_days`` days from ``start_date`` (uncut)."""
+def sir_series(cases: CountryCases, start_date, window_days: int,
+               allow_negative: bool = False):
+    """(I, S, R, population) for ``window_days`` days from ``start_date`` (uncut).
+
+    Raises, naming the file, line and column, on a new_cases value of the window
+    or its lookback that is not finite, exceeds the population or (unless
+    ``allow_negative``: data corrections) is negative, and on a total_cases value
+    that is not finite.
+    """
     start = start_date if isinstance(start_date, dt.date) else _parse_date(start_date,
                                                                            "start_date")
     window_days = int(window_days)
@@ -361,35 +390,75 @@ def sir_series(cases: CountryCases, start_date, window_days: int):
         raise ValueError(f"{cases.iso_code}: new_cases is missing on {', '.join(missing[:5])}"
                          f"{more}, inside the window {start} .. {end} or its "
                          f"{ROLLING_DAYS - 1}-day lookback from {lookback}")
-    csum = np.concatenate([[0.0], np.cumsum(new)])
-    infected = csum[ROLLING_DAYS:] - csum[:-ROLLING_DAYS]
     idx = np.arange(k0, k0 + window_days)
     total = cases.total_cases[idx]
     pop = cases.population[k0]
     if not np.isfinite(pop) or pop <= 0:
-        raise ValueError(f"{cases.iso_code}: population on {start} is {pop}; it must be a "
-                         "number > 0")
-    if np.any(~np.isfinite(total)):
-        bad = start + dt.timedelta(days=int(np.flatnonzero(~np.isfinite(total))[0]))
+        raise ValueError(f"{cases.where(k0, 'population')}: population of {cases.iso_code} "
+                         f"on {start} is {pop}; it must be a number > 0")
+    first = k0 - (ROLLING_DAYS - 1)
+    span = f"the window {start} .. {end} of {cases.iso_code} or its lookback"
+    for j, value in enumerate(new):
+        if not np.isfinite(value) or abs(value) > pop:
+            what = "is not finite" if not np.isfinite(value) else (
+                f"exceeds the population {pop:.0f}")
+            raise ValueError(f"{cases.where(first + j, 'new_cases')}: new_cases = {value:g} "
+                             f"{what} (inside {span})")
+        if value < 0 and not allow_negative:
+            raise ValueError(f"{cases.where(first + j, 'new_cases')}: new_cases = {value:g} "
+                             f"is negative (inside {span}); data corrections are refused "
+                             "unless allowed (--allow-negative-cases)")
+    csum = np.concatenate([[0.0], np.cumsum(new)])
+    infected = csum[ROLLING_DAYS:] - csum[:-ROLLING_DAYS]
+    if np.any(np.isnan(total)):
+        bad = start + dt.timedelta(days=int(np.flatnonzero(np.isnan(total))[0]))
         raise ValueError(f"{cases.iso_code}: total_cases is missing on {bad}, inside the "
                          f"window {start} .. {end}")
+    if np.any(~np.isfinite(total)):
+        j = int(np.flatnonzero(~np.isfinite(total))[0])
+        raise ValueError(f"{cases.where(k0 + j, 'total_cases')}: total_cases = {total[j]:g} "
+                         f"is not finite (inside the window {start} .. {end} of "
+                         f"{cases.iso_code})")
     susceptible = pop - total
     recovered = pop - susceptible - infected
     return infected, susceptible, recovered, float(pop)
 
 
-def cut_length(infected: np.ndarray, peak_fraction: float = DEFAULT_PEAK_FRACTION) -> int:
-    """Days kept: up to the last day on which I > peak_fraction · max I."""
+def check_protocol(protocol: str) -> str:
+    """``protocol`` if it is one of :data:`PROTOCOLS`, else a ValueError naming them."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    return protocol
+
+
+def cut_length(infected: np.ndarray, peak_fraction: float = DEFAULT_PEAK_FRACTION,
+               protocol: str = "cljax") -> int:
+    """Days kept by the cut at ``peak_fraction`` · max I.
+
+    t2 = the last day on which I > peak_fraction · max I; ``"cljax"`` keeps days
+    0..t2 (t2 + 1 days), ``"authors"`` keeps ``I[:t2]`` (t2 days), as their
+    ``cutdata``.  A series with no day above the threshold (all ≤ 0) is kept whole.
+    """
+    check_protocol(protocol)
     above = np.flatnonzero(infected > peak_fraction * np.max(infected))
-    return int(above[-1]) + 1 if above.size else len(infected)
+    if not above.size:
+        return len(infected)
+    return int(above[-1]) + (1 if protocol == "cljax" else 0)
 
 
 def build_window(table: CaseTable, iso_code: str, start_date, window_days: int,
-                 peak_fraction: float | None = DEFAULT_PEAK_FRACTION) -> CountryWindow:
-    """The cut SIR window of one country (``peak_fraction=None``: no cut)."""
+                 peak_fraction: float | None = DEFAULT_PEAK_FRACTION,
+                 protocol: str = "cljax", allow_negative: bool = False) -> CountryWindow:
+    """The cut SIR window of one country (``peak_fraction=None``: no cut).
+
+    ``protocol``: ``"cljax"`` or ``"authors"`` (:func:`cut_length`);
+    ``allow_negative``: accept negative new_cases (data corrections).
+    """
     cases = table.country(iso_code)
-    infected, susceptible, recovered, pop = sir_series(cases, start_date, window_days)
-    keep = len(infected) if peak_fraction is None else cut_length(infected, peak_fraction)
+    infected, susceptible, recovered, pop = sir_series(cases, start_date, window_days,
+                                                       allow_negative)
+    keep = (len(infected) if peak_fraction is None
+            else cut_length(infected, peak_fraction, protocol))
     if keep < MIN_WINDOW_DAYS:
         raise ValueError(f"{iso_code}: the window from {start_date} keeps only {keep} day(s) "
                          f"after the cut at {peak_fraction} of its peak; a SIR fit needs at "
@@ -401,11 +470,14 @@ def build_window(table: CaseTable, iso_code: str, start_date, window_days: int,
 
 
 def build_windows(table: CaseTable | None = None, windows=None,
-                  peak_fraction: float | None = DEFAULT_PEAK_FRACTION
+                  peak_fraction: float | None = DEFAULT_PEAK_FRACTION,
+                  protocol: str = "cljax", allow_negative: bool = False
                   ) -> tuple[CountryWindow, ...]:
-    """Every window of a windows table (default: the paper's 15), cut."""
+    """Every window of a windows table (default: the paper's 15), cut (:func:`build_window`)."""
+    check_protocol(protocol)
     specs = load_windows() if windows is None else windows
     if table is None:
         table = load_cases(countries=[w.iso_code for w in specs])
-    return tuple(build_window(table, w.iso_code, w.start_date, w.window_days, peak_fraction)
+    return tuple(build_window(table, w.iso_code, w.start_date, w.window_days, peak_fraction,
+                              protocol, allow_negative)
                  for w in specs)

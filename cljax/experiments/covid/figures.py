@@ -16,6 +16,10 @@ from cljax.experiments._common import pyplot, write_csv
 from cljax.experiments.covid import sir as sir
 from cljax.experiments.covid.experiment import CovidProblem
 
+LABELS = {"separate": "separate", "consensus": "consensus (paper: count-weighted)",
+          "consensus_normalised": "consensus (normalised, eps = 0)",
+          "cross_learning": "cross-learning"}
+
 
 def _save(plt, fig, png, title=None):
     """Lay out, write the PNG (``title`` also as its metadata) and close."""
@@ -56,7 +60,8 @@ def fig4_data(problem: CovidProblem, folder) -> tuple[str, str]:
 
 def fig5_prediction(problem: CovidProblem, result: dict, folder,
                     solver: sir.SIRSolver = sir.DEFAULT_SOLVER) -> tuple[str, str]:
-    """Fig 5: the target's data (train / test) and the three fitted SIR curves."""
+    """Fig 5: the target's data (train / test) and the fitted SIR curve of every estimator
+    (both consensus baselines included)."""
     plt = pyplot()
     png, path_csv = _paths(folder, "fig5_prediction")
     target = problem.target
@@ -67,19 +72,21 @@ def fig5_prediction(problem: CovidProblem, result: dict, folder,
         theta = np.array([est["beta"], est["gamma"]])
         curves[name] = np.asarray(sir.infected(theta, initial, days, solver)) * target.population
     fig, ax = plt.subplots(figsize=(8, 5))
-    n = problem.n_train
+    n = problem.train_days()
     ax.plot(np.arange(n), target.infected[:n], "ko", label=f"train (first {n} days)")
     ax.plot(np.arange(n, target.days), target.infected[n:], "o", mfc="none", color="gray",
             label="test")
-    styles = {"separate": "C3--", "consensus": "C0-.", "cross_learning": "C2-"}
+    styles = {"separate": "C3--", "consensus": "C0-.", "consensus_normalised": "C1:",
+              "cross_learning": "C2-"}
     for name, curve in curves.items():
         est = result["estimators"][name]
         ax.plot(np.arange(days), curve, styles.get(name, "-"),
-                label=f"{name} (peak error {est['peak_error_percent']:.2f}%)")
+                label=f"{LABELS.get(name, name)} (peak error "
+                      f"{est['peak_error_percent']:.2f}%)")
     ax.set_ylim(0, 1.5 * target.infected.max())
     ax.set_xlabel(f"days from {target.start_date}")
     ax.set_ylabel("infected I")
-    ax.set_title(f"{target.iso_code}, N = {n}, eps = {result['eps']:g}")
+    ax.set_title(f"{target.iso_code}, N = {result['n_train']}, eps = {result['eps']:g}")
     ax.legend(fontsize=8)
     _save(plt, fig, png)
     rows = []
@@ -119,7 +126,8 @@ def fig6_parameters(problem: CovidProblem, result: dict, folder) -> tuple[str, s
 
 
 def fig7_eps_sweep(sweep: dict, baselines: dict, folder) -> tuple[str, str]:
-    """Fig 7: peak and lag errors against ε (log scale), with the baselines."""
+    """Fig 7: peak and lag errors against ε (log scale), with the baselines (separate and
+    both consensus fits) as horizontal lines; the CSV lists the baselines' values too."""
     plt = pyplot()
     png, path_csv = _paths(folder, "fig7_eps_sweep")
     eps = np.asarray(sweep["eps"])
@@ -128,29 +136,37 @@ def fig7_eps_sweep(sweep: dict, baselines: dict, folder) -> tuple[str, str]:
                            (axes[1], "lag_days", "lag (days)")):
         ax.plot(eps, np.maximum(np.asarray(sweep[key], float), 1e-3), "C2.-",
                 label="cross-learning")
-        for name, style in (("separate", "C3--"), ("consensus", "C0-.")):
-            ax.axhline(max(baselines[name][key], 1e-3), color=style[:2], ls=style[2:],
-                       label=name)
+        for name, style in (("separate", "C3--"), ("consensus", "C0-."),
+                            ("consensus_normalised", "C1:")):
+            if name in baselines:
+                ax.axhline(max(baselines[name][key], 1e-3), color=style[:2], ls=style[2:],
+                           label=LABELS[name])
         ax.set_yscale("log")
         ax.set_xlabel("eps")
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
     _save(plt, fig, png)
-    rows = list(zip(eps, sweep["beta"], sweep["gamma"], sweep["peak_error_percent"],
-                    sweep["lag_days"]))
-    write_csv(path_csv, ["eps", "beta", "gamma", "peak_error_percent", "lag_days"], rows)
+    names = [k for k in ("separate", "consensus", "consensus_normalised") if k in baselines]
+    rows = [list(r) + [baselines[k][c] for k in names
+                       for c in ("peak_error_percent", "lag_days")]
+            for r in zip(eps, sweep["beta"], sweep["gamma"], sweep["peak_error_percent"],
+                         sweep["lag_days"])]
+    write_csv(path_csv, ["eps", "beta", "gamma", "peak_error_percent", "lag_days"]
+              + [f"{k}_{c}" for k in names for c in ("peak_error_percent", "lag_days")], rows)
     return png, path_csv
 
 
 def fig8_n_sweep(sweep: dict, folder) -> tuple[str, str]:
-    """Fig 8: peak error against N for the three estimators (log scale)."""
+    """Fig 8: peak error against N for every estimator, both consensus fits included (log)."""
     plt = pyplot()
     png, path_csv = _paths(folder, "fig8_n_sweep")
     n = np.asarray(sweep["n"])
     fig, ax = plt.subplots(figsize=(7, 4))
-    styles = {"separate": "C3x--", "consensus": "C0s-.", "cross_learning": "C2o-"}
+    styles = {"separate": "C3x--", "consensus": "C0s-.", "consensus_normalised": "C1d:",
+              "cross_learning": "C2o-"}
     for name, est in sweep["estimators"].items():
-        ax.plot(n, np.maximum(est["peak_error_percent"], 1e-3), styles[name], label=name)
+        ax.plot(n, np.maximum(est["peak_error_percent"], 1e-3), styles.get(name, "-"),
+                label=LABELS.get(name, name))
     ax.set_yscale("log")
     ax.set_xlabel("N (training days of the target)")
     ax.set_ylabel("peak error (%)")

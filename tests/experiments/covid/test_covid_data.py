@@ -175,12 +175,12 @@ def test_too_few_days(table, tmp_path):
 
 
 def test_a_window_cut_to_one_day_is_rejected(tmp_path):
-    rows = _toy_rows(days=40)
+    rows = _toy_rows(days=40, pop=1e6)
     for k, new in ((25, 100000.0), (26, -100000.0)):  # a spike, corrected the next day
         _set_field(rows, k, 5, str(new))
     t = cd.load_cases(_write_owid(tmp_path / "spike.csv", rows))
     with pytest.raises(ValueError, match="keeps only 1 day"):
-        cd.build_window(t, "AAA", "2021-01-26", 10)
+        cd.build_window(t, "AAA", "2021-01-26", 10, allow_negative=True)
 
 
 def test_missing_file_directory_and_non_csv(tmp_path):
@@ -248,3 +248,81 @@ def test_the_target_is_the_row_with_role_target(tmp_path):
         path.write_text(header + "\n" + text)
         with pytest.raises(ValueError, match=f"has {found} with role = target.*--target"):
             cd.target_of(cd.load_windows(path))
+
+
+def _raw_series():
+    """{iso: {date: (new_cases, total_cases, population)}} of the shipped CSV, read with the
+    csv module alone (independent of cljax.experiments.covid.cases)."""
+    out = {}
+    with gzip.open(cd.shipped_file("covid_cases_jhu.csv.gz").open("rb"), "rt") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["iso_code"], {})[dt.date.fromisoformat(row["date"])] = (
+                float(row["new_cases"]), float(row["population"]))
+    return out
+
+
+def test_both_window_protocols_against_a_numpy_reimplementation():
+    """cljax keeps the last day above 0.8·peak; the authors' ``I[:t2]`` drops it, for every
+    window; the authors' target keeps its first N days cut the same way (N − 1 while rising)."""
+    from cljax.experiments.covid import experiment as ce
+
+    raw = _raw_series()
+    kept = {}
+    for protocol in ("cljax", "authors"):
+        windows = cd.build_windows(protocol=protocol)
+        assert [w.iso_code for w in windows] == [s.iso_code for s in cd.load_windows()]
+        for w, spec in zip(windows, cd.load_windows()):
+            new = raw[spec.iso_code]
+            days = [spec.start_date + dt.timedelta(days=k - 13)
+                    for k in range(spec.window_days + 13)]
+            i_full = np.convolve([new[d][0] for d in days], np.ones(14), "valid")
+            t2 = np.nonzero(i_full > 0.8 * i_full.max())[0][-1]
+            expect = i_full[:t2 + 1] if protocol == "cljax" else i_full[:t2]
+            np.testing.assert_array_equal(w.infected, expect)
+            assert w.population == new[spec.start_date][1]
+            kept[protocol, w.iso_code] = w.days
+    # pinned: the authors' windows are one day shorter, e.g. ARG's ground truth 30 -> 29 days
+    assert (kept["cljax", "ARG"], kept["authors", "ARG"]) == (30, 29)
+    assert all(kept["cljax", c] == kept["authors", c] + 1 for _, c in kept)
+    arg = cd.build_windows(protocol="authors")[0].infected
+    for n in (2, 10, 17, 29):
+        problem = ce.make_problem(protocol="authors", n_train=n)
+        first = arg[:n]
+        assert problem.train_days() == np.nonzero(first > 0.8 * first.max())[0][-1]
+        assert ce.make_problem(n_train=n).train_days() == n
+    assert ce.make_problem(protocol="authors", n_train=10).train_days() == 9  # ARG rises
+    with pytest.raises(ValueError, match="protocol must be one of cljax, authors"):
+        cd.build_windows(protocol="paper")
+
+
+@pytest.mark.parametrize("value,message", [
+    ("inf", "new_cases = inf is not finite"),
+    ("1e300", r"new_cases = 1e\+300 exceeds the population 1000"),
+    ("-5", "new_cases = -5 is negative .*--allow-negative-cases"),
+])
+def test_bad_new_cases_in_a_window_name_the_file_line_and_column(tmp_path, value, message):
+    rows = _set_field(_toy_rows(), 20, 5, value)  # day 20 = 2021-01-21, file line 22
+    path = _write_owid(tmp_path / "bad.csv", rows)
+    table = cd.load_cases(path)
+    with pytest.raises(ValueError, match=f"'{path}' line 22, column new_cases: {message}"):
+        cd.build_window(table, "AAA", "2021-01-14", 20)
+    # the same value outside the window and its 13-day lookback is not read
+    cd.build_window(table, "AAA", "2021-01-14", 7)
+
+
+def test_negative_new_cases_are_allowed_on_request(tmp_path):
+    rows = _set_field(_toy_rows(), 20, 5, "-5")
+    path = _write_owid(tmp_path / "neg.csv", rows)
+    w = cd.build_window(cd.load_cases(path), "AAA", "2021-01-14", 20, peak_fraction=None,
+                        allow_negative=True)
+    new = np.arange(1.0, 41.0)
+    new[20] = -5.0
+    np.testing.assert_array_equal(w.infected, np.convolve(new, np.ones(14), "valid")[:20])
+
+
+def test_non_finite_total_cases_names_the_line(tmp_path):
+    rows = _set_field(_toy_rows(), 18, 4, "inf")
+    path = _write_owid(tmp_path / "tot.csv", rows)
+    with pytest.raises(ValueError, match=f"'{path}' line 20, column total_cases: "
+                                         "total_cases = inf is not finite"):
+        cd.build_window(cd.load_cases(path), "AAA", "2021-01-14", 20)
