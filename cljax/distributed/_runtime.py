@@ -132,6 +132,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         return False
     if jax.distributed.is_initialized():
         return True
+    if not spec.auto and spec.process_id != 0:
+        _wait_for_coordinator(spec, timeout_s)
     # gloo is the CPU collectives implementation; GPU/TPU ignore this option.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     kwargs = dict(initialization_timeout=int(timeout_s), heartbeat_timeout_seconds=int(timeout_s),
@@ -150,6 +152,30 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         raise RuntimeError(f"could not start the multi-process job ({where}) within "
                            f"{timeout_s} s: {first}") from err
     return True
+
+
+def _wait_for_coordinator(spec: DistributedSpec, timeout_s: float) -> None:
+    """Raise a clear error when nothing listens at the coordinator address in time.
+
+    (JAX's own client aborts the process with a long log instead.)  A TCP
+    connection attempt, retried until ``timeout_s``; nothing is sent.
+    """
+    import socket
+    import time
+
+    host, port = spec.coordinator.rsplit(":", 1)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                return
+        except OSError as err:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"could not start the multi-process job: no coordinator at "
+                    f"{spec.coordinator} after {timeout_s} s (process {spec.process_id} of "
+                    f"{spec.num_processes}; is process 0 running?): {err}") from None
+            time.sleep(0.2)
 
 
 def add_distributed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
