@@ -164,6 +164,26 @@ def _communication(args):
                 "largest_collectives": sorted({(op.kind, op.shapes, op.loop_depth) for op in ops},
                                               key=lambda o: -len(str(o[1])))[:4]})
             del task, glob, res
+    # the same projection at S = 10^5 with radii that take 1, 2 and 3 Newton iterations:
+    # the tasks layout's bytes are outside + iterations × per-iteration
+    s = 100_000
+    rng = np.random.default_rng(s)
+    centre = rng.standard_normal(s).astype(np.float32)
+    offsets = rng.standard_normal((t, s)).astype(np.float32) * np.float32(
+        [0.5, 1.0, 1.5, 2.0])[:, None]
+    points = centre[None] + offsets
+    task, glob, _ = cd.place(points, points.mean(0), None, mesh, "tasks")
+    fn = jax.jit(lambda a, g, e: cljax.project_cross_learning(a, g, e, method="primal"))
+    compiled = fn.lower(task, glob, jnp.float32(1.0)).compile()
+    ops = cd.collectives(compiled.as_text())
+    result["tasks_by_iterations"] = []
+    for factor in (0.3, 0.5, 0.8):
+        eps = float(factor * np.median(np.linalg.norm(offsets, axis=1)))
+        iterations = int(cd.to_host(compiled(task, glob, jnp.float32(eps)).iterations))
+        count = cd.bytes_per_run(ops, iterations)
+        result["tasks_by_iterations"].append({
+            "S": s, "eps_over_median_distance": factor, "newton_iterations": iterations,
+            "bytes_per_projection": count["total"], "bytes_per_iteration": count["per_iteration"]})
     return result
 
 

@@ -44,7 +44,8 @@ def mine(check):
     return OWNER[check] == pid
 
 
-record = {"process_count": jax.process_count(), "devices": jax.device_count(), "timings": {}}
+record = {"process_count": jax.process_count(), "devices": jax.device_count(), "timings": {},
+          "cpu_seconds": {}}
 
 
 def diff(a, b):
@@ -105,6 +106,11 @@ for name, (solver, eps, layouts) in solvers.items():
             "scale": float(np.max(np.abs(np.asarray(reference[0].task_params["w"])))),
             "placement": spans(state.task_params)}
 record["timings"]["solvers"] = time.perf_counter() - start
+record["cpu_seconds"]["solvers"] = time.process_time()
+
+# --- a task array from each process's own tasks (the data never leave the process) --------
+local = np.full((1, 3), float(pid))
+record["from_process_local"] = cd.to_host(cd.from_process_local(local, cd.global_mesh())).tolist()
 
 # --- the projection's collectives in the parameters layout (Gram matrix only) -------------
 mesh = cd.global_mesh()
@@ -128,6 +134,7 @@ if mine("gaussian"):
     record["gaussian"] = {k: diff(dist[k], one[k]) for k in one}
     record["gaussian_shape"] = list(dist["E_CL"].shape)
 record["timings"]["gaussian"] = time.perf_counter() - start
+record["cpu_seconds"]["gaussian"] = time.process_time()
 
 # --- COVID ε sweep over ε ----------------------------------------------------------------------
 start = time.perf_counter()
@@ -147,6 +154,7 @@ if mine("covid"):
                                  "lag_days")}
     record["covid_eps"] = d["eps"]
 record["timings"]["covid"] = time.perf_counter() - start
+record["cpu_seconds"]["covid"] = time.process_time()
 
 # --- vision trainer over the task networks, with an orbax checkpoint and a resume ---------------
 start = time.perf_counter()
@@ -167,6 +175,7 @@ record["vision_run"] = {"first_epochs": first.epochs_done, "first_finished": fir
                         "resumed_from": resumed.resumed_from_epoch,
                         "placement": spans(resumed.state.task_params)}
 record["timings"]["vision"] = time.perf_counter() - start
+record["cpu_seconds"]["vision"] = time.process_time()
 
 # --- only process 0 writes; then process 1 dies and process 0's next collective fails --------
 total = jax.jit(lambda x: jnp.sum(x))

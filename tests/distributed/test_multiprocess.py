@@ -63,6 +63,7 @@ def record(tmp_path_factory):
         else:
             rec.setdefault(key, value)
     rec["main_written"] = (tmp / "record.json.main").exists()
+    print("two-process check, cumulative CPU seconds of process 0:", rec["cpu_seconds"])
     return rec
 
 
@@ -108,6 +109,10 @@ def test_vision_trainer_with_checkpoint_resume_matches_one_process(record):
     assert run["placement"] == [2, [1, 2], [2, 2]]  # one task network per process
     for name, d in record["vision"].items():
         assert d <= TOL32, (name, d)
+
+
+def test_task_arrays_from_each_process_own_tasks(record):
+    assert record["from_process_local"] == [[0.0] * 3, [1.0] * 3]
 
 
 def test_only_process_zero_writes(record):
