@@ -112,10 +112,16 @@ record["cpu_seconds"]["solvers"] = time.process_time()
 local = np.full((1, 3), float(pid))
 record["from_process_local"] = cd.to_host(cd.from_process_local(local, cd.global_mesh())).tolist()
 
-# --- the projection's collectives in the parameters layout (Gram matrix only) -------------
+# --- the projection alone, parameters layout: its values and its collectives (Gram only) ----
 mesh = cd.global_mesh()
-sharded = cd.shard_parameters(np.zeros((T, 1000)), mesh, task_axis=True)
-glob = cd.shard_parameters(np.zeros(1000), mesh, task_axis=False)
+points = rng.standard_normal((T, 1000)) + np.arange(T)[:, None]
+res = cd.project(points, points.mean(0), 0.5, mesh=mesh, layout="parameters")
+got = cd.to_host((res.task_params, res.global_params))
+if mine("ADMM"):
+    ref = jax.jit(cljax.project_cross_learning)(points, points.mean(0), 0.5)
+    record["project"] = {"values": diff(got, (ref.task_params, ref.global_params)),
+                         "placement": spans(res.task_params)}
+sharded, glob, _ = cd.place(points, points.mean(0), None, mesh, "parameters")
 compiled = jax.jit(lambda a, g: cljax.project_cross_learning(a, g, 0.5)).lower(
     sharded, glob).compile()
 record["parameters_collectives"] = [

@@ -82,6 +82,11 @@ def test_solvers_match_one_process(record, run):
         assert r[name] <= TOL64 * max(1.0, r["scale"]) * 10, (run, name, r)
 
 
+def test_projection_with_parameters_split_matches_one_process(record):
+    assert record["project"]["placement"] == [2, [4, 500], [4, 1000]]
+    assert record["project"]["values"] <= TOL64 * 10
+
+
 def test_parameter_layout_projection_exchanges_only_the_gram_matrix(record):
     ops = record["parameters_collectives"]
     assert ops, "the split projection must communicate"
