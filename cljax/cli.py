@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     for module in SUBCOMMAND_MODULES.values():
         importlib.import_module(module).add_parser(sub)
+    from cljax.distributed import add_distributed_arguments
+
+    for subparser in sub.choices.values():  # every subcommand runs multi-process too
+        add_distributed_arguments(subparser)
     return parser
 
 
@@ -52,13 +56,17 @@ def main(argv=None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["demo"] + argv  # the default subcommand, with its options
     args = parser.parse_args(argv)
+    from cljax.distributed import initialize_from_args, is_main_process
     from cljax.experiments._common import UsageError, dumps_strict
 
     try:
+        initialize_from_args(args)
         out = args.run(args)
     except UsageError as err:
         print(f"cljax {args.command}: error: {err}", file=sys.stderr)
         return 2
+    if not is_main_process():
+        return 0  # only process 0 reports
     if args.json:
         # strict JSON (RFC 8259): NaN / inf become null, listed under "non_finite"
         print(dumps_strict(out))

@@ -198,10 +198,10 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> argparse.Argum
 def initialize_from_args(args: argparse.Namespace) -> bool:
     """:func:`initialize` from the flags of :func:`add_distributed_arguments`.
 
-    Raises ``cljax.experiments._common.UsageError`` (one line, rc 2 in the CLI)
+    Raises :class:`cljax._src.errors.UsageError` (one line, rc 2 in the CLI)
     for an incomplete description or unreachable peers.
     """
-    from cljax.experiments._common import UsageError
+    from cljax._src.errors import UsageError
 
     try:
         return initialize(getattr(args, "coordinator", None),

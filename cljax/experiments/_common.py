@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from cljax._src.errors import UsageError as UsageError
+
 
 def positive_int(text):
     """argparse type: an integer ≥ 1."""
@@ -85,14 +87,6 @@ def mean_sd(values):
     """Mean and sample standard deviation (ddof = 1; 0 for a single value) of a list."""
     v = np.asarray(values, np.float64)
     return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-
-
-class UsageError(ValueError):
-    """Bad input to a subcommand, found before any work.
-
-    ``cljax`` prints it as one line on stderr (``cljax <command>: error: <message>``), with no
-    traceback, and exits with status 2.  The message names the option or file.
-    """
 
 
 def prepare_out_dir(path, option: str = "--out", files=()):
