@@ -125,7 +125,7 @@ def nupi_ascent(step_size: float, kp: float = 1.0, ki: float = 1.0, ema_nu: floa
 
 
 def optimistic_ascent(step_size: float, penalty: float = 0.0) -> DualUpdate:
-    """Optimistic projected ascent, λ ← [λ + η (2 e_k − e_{k−1})]₊ with e = ĝ − ε."""
+    """Optimistic projected ascent, λ ← [λ + η (2 e_k − e_{k−1})]₊ with e = ĝ − ε (first: η e_0)."""
     checks.check_positive(step_size, "step_size")
     _check_penalty(penalty)
     return DualUpdate(optax.optimistic_gradient_descent(step_size), float(penalty),
