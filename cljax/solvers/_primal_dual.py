@@ -206,8 +206,8 @@ class PrimalDual:
                               constraint_sum=jnp.zeros_like(state.constraint_sum),
                               num_accumulated=jnp.zeros_like(state.num_accumulated))
 
-    def step(self, state: PrimalDualState, batch, eps) -> tuple[PrimalDualState, PrimalDualInfo]:
-        """A primal step on a per-task batch ``(x, y)``, each with leading axis T
+    def step(self, state: PrimalDualState, data, eps) -> tuple[PrimalDualState, PrimalDualInfo]:
+        """A primal step on per-task data ``(x, y)`` (a batch), each with leading axis T
         (and a dual step when ``dual_every`` says so).
 
         With ``tol`` set, a state whose residuals are all ≤ ``tol`` is returned as is,
@@ -218,7 +218,7 @@ class PrimalDual:
             state = state._replace(dual_opt_state=self.dual_rule.optimizer.init(state.duals))
 
         def objective(params):
-            return self.lagrangian(params[0], params[1], state.duals, batch, eps)
+            return self.lagrangian(params[0], params[1], state.duals, data, eps)
 
         params = (state.task_params, state.global_params)
         (_, (losses, constraints)), grads = jax.value_and_grad(objective, has_aux=True)(params)
