@@ -14,10 +14,11 @@ max_t |λ_t − λ*_t| ≤ 1e-3 (λ* from Clarabel).  One JSON line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import pathlib
 import time
 
-import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -50,23 +51,13 @@ def rules():
     }
 
 
-def instance(seed, t, n, d):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(t, n, d))
-    theta = rng.normal(size=d) + 0.5 * rng.normal(size=(t, d))
-    y = np.einsum("tnd,td->tn", x, theta) + 0.3 * rng.normal(size=(t, n))
-    return x, y
-
-
-def clarabel(x, y, eps, kind):
-    t, n, d = x.shape
-    w, g = cp.Variable((t, d)), cp.Variable(d)
-    objective = sum(cp.sum_squares(x[i] @ w[i] - y[i]) / n for i in range(t)) / t
-    gap = [x[i] @ (w[i] - g) for i in range(t)]
-    cons = [(cp.sum(cp.abs(r)) if kind == "l1" else cp.sum_squares(r)) / n <= eps for r in gap]
-    problem = cp.Problem(cp.Minimize(objective), cons)
-    problem.solve(solver=cp.CLARABEL)
-    return problem.value, np.array([c.dual_value for c in cons]).ravel()
+def _test_problems():
+    """The instance generator and the Clarabel reference of the tests (the same instances)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "tests" / "solvers" / "test_primal_dual_cvxpy.py"
+    spec = importlib.util.spec_from_file_location("primal_dual_cvxpy_problems", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_instance, module.clarabel
 
 
 def steps_to_reach(objective, violation, duals, value, lam):
@@ -83,6 +74,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=0.05)
     args = parser.parse_args(argv)
+    instance, clarabel = _test_problems()
     start = time.perf_counter()
     out = {"benchmark": "bench_primal_dual", "steps": args.steps,
            "primal_optimizer": f"sgd({args.learning_rate})", "shapes_T_N_d": SHAPES,
@@ -96,7 +88,7 @@ def main(argv=None):
             x = jnp.asarray(np.stack([c[0][0] for c in cases]))
             y = jnp.asarray(np.stack([c[0][1] for c in cases]))
             eps = jnp.asarray([c[1] for c in cases])
-            refs = [clarabel(*c[0], c[1], kind) for c in cases]
+            refs = [clarabel(*c[0], c[1], kind)[::2] for c in cases]  # (value, λ*)
             for name, rule in rules().items():
                 pd = PrimalDual(lambda p, xx: xx @ p, lambda o, yy: (o - yy) ** 2,
                                 optax.sgd(args.learning_rate), distance=distance, dual=rule)
