@@ -15,7 +15,8 @@ transformation on λ projected onto λ ≥ 0 (:mod:`cljax.solvers._dual`), fed w
 ĝ_t − ε, where ĝ_t averages ḡ_t over the steps since the last dual update (an epoch,
 or every k steps with ``dual_every=k``).
 
-The default, :func:`method_of_multipliers` with ρ = 1, converges on convex problems
+The default (no ``dual_step_size``, no ``dual``), :func:`method_of_multipliers` with
+ρ = 1, converges on convex problems
 where the paper's plain ascent (:func:`paper_dual_ascent`, η_D = 10) stalls: the
 penalty makes L_ρ strongly convex along the constraint gradients, so one primal
 gradient step and λ ← [λ + ρ (g − ε)]₊ contract to the saddle point (a linearised
@@ -40,7 +41,7 @@ from jax import lax
 from cljax._src import checks as checks
 from cljax._src import tree as tu
 from cljax.solvers._distances import l1_distance
-from cljax.solvers._dual import DualUpdate, method_of_multipliers
+from cljax.solvers._dual import DualUpdate, method_of_multipliers, paper_dual_ascent
 from cljax.solvers._validate import check_num_steps, check_tol
 
 PyTree = Any
@@ -99,8 +100,10 @@ class PrimalDual:
       loss_fn: ``loss_fn(outputs, y) -> (B,)`` per-example losses.
       optimizer: optax transformation for the primal step on (θ_1..θ_T, θ_g);
         the paper uses SGD with η_P = 0.003.
-      dual_step_size: shorthand for ``dual=method_of_multipliers(dual_step_size)``
-        (ρ = η_D); give it or ``dual``, not both.  ``None`` with ``dual=None``:
+      dual_step_size: η_D of plain projected ascent on the plain Lagrangian,
+        λ ← [λ + η_D (ĝ − ε)]₊, the paper's rule (shorthand for
+        ``dual=paper_dual_ascent(η_D)``; the paper uses 10); give it or ``dual``,
+        not both.  With neither, the default :func:`method_of_multipliers` with
         ρ = ``DEFAULT_PENALTY`` = 1.
       distance: ``distance(out_t, out_g) -> (B,)``; default L1 between outputs.
       dual_every: update λ every k steps inside ``step``; ``None`` leaves it
@@ -127,8 +130,8 @@ class PrimalDual:
                                   or not isinstance(every, (int, np.integer)) or every < 1):
             raise ValueError(f"dual_every must be a positive int or None, got {every!r}")
         if self.dual is not None and self.dual_step_size is not None:
-            raise ValueError("give dual_step_size (the method of multipliers with ρ = "
-                             "dual_step_size) or dual, not both")
+            raise ValueError("give dual_step_size (plain ascent with that step) or dual, "
+                             "not both")
         if self.dual_step_size is not None:
             checks.check_positive(self.dual_step_size, "dual_step_size")
         if self.dual is not None and not isinstance(self.dual, DualUpdate):
@@ -141,8 +144,9 @@ class PrimalDual:
         """The :class:`DualUpdate` in use."""
         if self.dual is not None:
             return self.dual
-        step = DEFAULT_PENALTY if self.dual_step_size is None else self.dual_step_size
-        return method_of_multipliers(step)
+        if self.dual_step_size is not None:
+            return paper_dual_ascent(self.dual_step_size)
+        return method_of_multipliers(DEFAULT_PENALTY)
 
     def init(self, task_params: PyTree, eps, global_params: PyTree | None = None,
              duals=None) -> PrimalDualState:

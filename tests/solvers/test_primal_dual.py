@@ -256,3 +256,14 @@ def test_run_rejects_bad_num_steps(regression, num_steps):
     pd = PrimalDual(linear, squared_error, optax.sgd(0.05))
     with pytest.raises((ValueError, TypeError), match="num_steps"):
         pd.run(jnp.zeros((T, D)), (jnp.asarray(X), jnp.asarray(Y)), 0.1, num_steps)
+
+
+def test_dual_step_size_means_plain_ascent_and_the_default_is_the_method_of_multipliers():
+    """Callers that pass η_D (the vision trainer, FunctionalCL) keep the paper's rule."""
+    plain = PrimalDual(linear, squared_error, optax.sgd(0.1), dual_step_size=10.0).dual_rule
+    default = PrimalDual(linear, squared_error, optax.sgd(0.1)).dual_rule
+    assert plain.penalty == 0.0 and default.penalty == 1.0
+    lam = jnp.array([0.5, 0.0])
+    for rule, step in ((plain, 10.0), (default, 1.0)):
+        u, _ = rule.optimizer.update(-jnp.array([0.1, -0.2]), rule.optimizer.init(lam), lam)
+        np.testing.assert_allclose(u, step * np.array([0.1, -0.2]), atol=1e-12)
