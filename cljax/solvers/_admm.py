@@ -29,9 +29,13 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+import equinox as eqx
+import numpy as np
+
 from cljax._src import checks as checks
 from cljax._src import tree as tu
 from cljax.projection._operator import project_cross_learning
+from cljax.solvers._validate import check_num_steps, check_tol
 
 PyTree = Any
 
@@ -78,7 +82,9 @@ class ADMM:
 
     Args:
       prox: per-task proximal solver (``solve`` and ``loss`` methods).
-      schedule: k ↦ λ_k, e.g. an optax schedule; a float means constant.
+      schedule: k ↦ λ_k, e.g. an optax schedule; a float means constant.  λ_k must
+        be finite and > 0: a bad constant raises here, a callable that reaches a
+        bad value raises when that step runs (``equinox.error_if`` under jit).
       rescale_dual: rescale u when λ changes (Boyd §3.4.1).
       projection_method: ``"dual"`` or ``"primal"``, see :mod:`cljax.projection._operator`.
       projection_max_iter: Newton cap inside each z-step.
@@ -92,10 +98,26 @@ class ADMM:
     projection_max_iter: int = 50
     tol: float | None = None
 
+    def __post_init__(self):
+        schedule = self.schedule
+        if not callable(schedule):
+            if isinstance(schedule, (str, bytes, bool)) or schedule is None:
+                raise TypeError(f"schedule must be a number > 0 or a callable k -> λ_k, "
+                                f"got {schedule!r}")
+            checks.check_positive(schedule, "schedule")
+        check_tol(self.tol)
+
     def _step_size(self, k):
-        if callable(self.schedule):
-            return jnp.asarray(self.schedule(k))
-        return jnp.asarray(self.schedule)
+        """λ_k, checked finite and > 0 (eagerly, or at run time under jit)."""
+        if not callable(self.schedule):
+            return jnp.asarray(self.schedule)
+        lam = jnp.asarray(self.schedule(k))
+        message = "schedule(k) must be finite and > 0 (the ADMM step size λ_k)"
+        if checks.is_concrete(lam) and checks.is_concrete(k):
+            if not np.all(np.isfinite(np.asarray(lam)) & (np.asarray(lam) > 0)):
+                raise ValueError(f"{message}; schedule({int(k)}) = {np.asarray(lam)}")
+            return lam
+        return eqx.error_if(lam, ~(jnp.isfinite(lam) & (lam > 0)), message)
 
     def _project(self, task, glob, eps):
         return project_cross_learning(task, glob, eps, global_weight=1.0,
@@ -162,5 +184,6 @@ class ADMM:
         The feasible answer is ``state.task_params`` (and ``state.global_params``);
         ``state.x`` equals it at convergence.
         """
+        num_steps = check_num_steps(num_steps)
         state = self.init(task_params, eps, global_params)
         return lax.scan(lambda s, _: self.step(s, data, eps), state, None, length=num_steps)

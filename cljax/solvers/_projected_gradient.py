@@ -23,6 +23,7 @@ from jax import lax
 
 from cljax._src import checks as checks
 from cljax.projection._operator import project_cross_learning
+from cljax.solvers._validate import check_num_steps
 
 PyTree = Any
 
@@ -80,5 +81,6 @@ class ProjectedGradient:
     def run(self, task_params: PyTree, data: Any, eps, num_steps: int,
             global_params: PyTree | None = None):
         """``num_steps`` full-data steps in a ``lax.scan``; returns (state, info history)."""
+        num_steps = check_num_steps(num_steps)
         state = self.init(task_params, eps, global_params)
         return lax.scan(lambda s, _: self.step(s, data, eps), state, None, length=num_steps)

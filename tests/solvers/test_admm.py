@@ -141,3 +141,24 @@ def test_quadratic_prox_is_exact_for_quadratic_loss():
     out = QuadraticProx(loss).solve(v, v, lam, None)
     expected = np.linalg.solve(np.asarray(A) + np.eye(2) / lam, np.asarray(b) + np.asarray(v) / lam)
     np.testing.assert_allclose(out, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("schedule", [0.0, float("nan"), float("inf"), -1.0])
+def test_bad_constant_schedule_is_rejected_naming_it(schedule):
+    with pytest.raises(ValueError, match="schedule"):
+        ADMM(QuadraticProx(squared_loss), schedule=schedule)
+
+
+def test_schedule_reaching_zero_raises_instead_of_nan(gaussian_means):
+    schedule = lambda k: jnp.where(k >= 3, 0.0, 1.0)  # noqa: E731
+    admm = ADMM(QuadraticProx(squared_loss), schedule=schedule)
+    with pytest.raises(Exception, match="schedule"):
+        jax.block_until_ready(jax.jit(lambda d: admm.run(d, d, 0.5, 10))(gaussian_means))
+    with pytest.raises(ValueError, match="schedule"):  # eager: at init, λ_0 = 0
+        ADMM(QuadraticProx(squared_loss), schedule=lambda k: 0.0 * k).init(gaussian_means, 0.5)
+
+
+@pytest.mark.parametrize("num_steps", [2.5, -1, True])
+def test_run_rejects_bad_num_steps(gaussian_means, num_steps):
+    with pytest.raises((ValueError, TypeError), match="num_steps"):
+        ADMM(QuadraticProx(squared_loss)).run(gaussian_means, gaussian_means, 0.5, num_steps)
