@@ -62,7 +62,8 @@ class CheckpointStore:
                                  f"configuration (saved -> now: {describe_differences(diff)})")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep))
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep),
+            item_handlers=ocp.StandardCheckpointHandler())  # so that item_metadata is read
         self._ocp = ocp
         latest = self._manager.latest_step()
         if latest is not None and latest > self._config["epochs"]:
