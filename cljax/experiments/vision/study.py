@@ -343,7 +343,8 @@ def plot_study(path, results: list[dict], summary: dict) -> None:
     ax.set_ylabel("dual variable λ_t")
     # per-domain accuracy bars
     ax = axes[3]
-    bars = [("separate", None), ("consensus", None)]
+    present = {r["mode"] for r in rows}
+    bars = [(m, None) for m in ("separate", "consensus") if m in present]
     for m in ("parametric", "functional"):
         b = summary["targets"].get(m, {}).get("best_eps")
         if b is not None:
