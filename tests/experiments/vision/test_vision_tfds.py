@@ -181,3 +181,17 @@ def test_mock_data_source_is_accepted(tmp_path):
     np.testing.assert_array_equal(data.n_train, [20])
     np.testing.assert_array_equal(np.bincount(data.y_train[0]), np.full(10, 2))
     np.testing.assert_array_equal(np.bincount(data.y_test[0]), np.full(10, 1))
+
+
+def test_download_prepares_a_missing_domain(tmp_path):
+    """``download=True`` prepares a missing domain (here a builder that generates its data
+    locally, so no network) as array_record, then reads it like any prepared domain."""
+    with pytest.raises(TfdsNotPreparedError):
+        load_tfds_domains(["tfds:cljax_tiny_digits/b"], tmp_path, k=1, image_size=8,
+                          test_per_class=1)
+    data = load_tfds_domains(["tfds:cljax_tiny_digits/b"], tmp_path, k=1, image_size=8,
+                             test_per_class=1, download=True)
+    _, folder = find_prepared(parse_domain("tfds:cljax_tiny_digits/b"), tmp_path)
+    assert folder == tmp_path / "cljax_tiny_digits" / "b" / "1.0.0"
+    assert any(folder.glob("*-train.array_record-*"))
+    np.testing.assert_array_equal(np.bincount(data.y_train[0]), np.full(10, 1))
