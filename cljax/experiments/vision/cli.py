@@ -141,7 +141,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run_vision, report=print_vision)
 
     def one_line_error(message):  # a bad option: one line on stderr, status 2, no usage dump
-        p.exit(2, f"cljax vision: error: {message}\n")
+        # (the same line as core's cljax.cli._Parser, which makes this redundant once merged)
+        p.exit(2, f"{p.prog}: error: {message} (see {p.prog} -h)\n")
 
     p.error = one_line_error
 
