@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 HISTORY_FIELDS = ("loss_history", "constraint_history", "dual_history")
 
@@ -99,12 +100,17 @@ class CheckpointStore:
                 for name in HISTORY_FIELDS})
         state = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract))
         if saved_epochs != epochs:
-            state = state._replace(**{
-                name: jax.device_put(
-                    jnp.zeros_like(getattr(template, name)).at[:saved_epochs].set(
-                        getattr(state, name)), getattr(template, name).sharding)
-                for name in HISTORY_FIELDS})
-        return state
+            padded = {}
+            for name in HISTORY_FIELDS:
+                history = np.zeros(getattr(template, name).shape, getattr(template, name).dtype)
+                history[:saved_epochs] = np.asarray(getattr(state, name))
+                padded[name] = jax.device_put(history, getattr(template, name).sharding)
+            state = state._replace(**padded)
+        # orbax returns arrays committed to a device; a template leaf made by a jitted init
+        # is not, and jit compiles again for committed arguments: match the template
+        return jax.tree_util.tree_map(
+            lambda leaf, like: leaf if getattr(like, "committed", True)
+            else jnp.asarray(np.asarray(leaf)), state, template)
 
     def _saved_history_length(self, step) -> int:
         """Epochs of the histories stored at ``step`` (the config of the run that saved it)."""
