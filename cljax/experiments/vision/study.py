@@ -12,7 +12,14 @@ same initial networks.  Writes (into ``out_dir``):
   deviation over seeds, per (mode, ε);
 * ``figure.png`` — accuracy against ε (both variants, consensus and separate
   as levels with their spread), λ_t per epoch per domain, per-domain accuracy;
-* ``runs/<name>.json`` and ``checkpoints/<name>/`` — for ``resume``.
+* ``runs/<name>.json`` and ``checkpoints/<name>/`` — for ``resume``;
+* ``study.json`` — the data description and the base configuration, so that
+  ``resume`` can refuse a folder written by another configuration.
+
+Resuming (:func:`check_study_out`, before any work): every field of the data
+description and of the configuration must be equal to the stored one, except
+``epochs``, which may grow (the finished runs then continue training from their
+last checkpoint).  Anything else is refused with the differing fields named.
 """
 
 from __future__ import annotations
@@ -20,13 +27,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from cljax.experiments._common import mean_sd, pyplot
+from cljax.experiments._common import UsageError, mean_sd, pyplot
+from cljax.experiments.vision.checkpoint import config_differences, describe_differences
 from cljax.experiments.vision.training import TrainResult, VisionConfig, train
 
 
@@ -36,26 +44,118 @@ def run_name(mode: str, eps: float, seed: int) -> str:
 
 
 def study_plan(seeds: Sequence[int], parametric_grid: Sequence[float],
-               functional_grid: Sequence[float]) -> list[tuple[str, float, int]]:
+               functional_grid: Sequence[float],
+               baselines: Sequence[str] = ("separate", "consensus")
+               ) -> list[tuple[str, float, int]]:
+    """(mode, ε, seed) of every run: per seed, the baselines, then both ε grids."""
     plan = []
     for seed in seeds:
-        plan.append(("separate", 0.0, seed))
-        plan.append(("consensus", 0.0, seed))
+        plan += [(mode, 0.0, seed) for mode in baselines]
         plan += [("parametric", float(e), seed) for e in parametric_grid]
         plan += [("functional", float(e), seed) for e in functional_grid]
     return plan
+
+
+STUDY_FILE = "study.json"
+OUTPUT_FILES = ("runs.csv", "history.csv", "summary.csv", "summary.json", "figure.png",
+                STUDY_FILE)
+
+
+def _json(value):
+    return json.loads(json.dumps(value))
+
+
+def check_study_out(out_dir, base: VisionConfig, plan, data_config: dict | None = None,
+                    resume: bool = False) -> set:
+    """Check ``out_dir`` against the study about to run, before any work; write nothing.
+
+    Without ``resume``, a folder that already holds a study is refused.  With
+    ``resume``, the stored data description, base configuration and every stored
+    run must be compatible (equal, except more ``epochs``).  Returns the names of
+    the finished runs whose stored results are reused as they are.
+
+    Raises:
+      UsageError: naming the folder, the file and the differing fields.
+    """
+    out = Path(out_dir)
+    for sub in ("runs", "checkpoints"):
+        if (out / sub).exists() and not (out / sub).is_dir():
+            raise UsageError(f"--out {out}: {sub} exists there and is not a directory")
+    runs = sorted((out / "runs").glob("*.json")) if (out / "runs").is_dir() else []
+    ckpts = sorted(p for p in (out / "checkpoints").iterdir()) \
+        if (out / "checkpoints").is_dir() else []
+    study_file = out / STUDY_FILE
+    if not resume:
+        if study_file.exists() or runs or ckpts:
+            raise UsageError(f"--out {out} already holds a study; pass --resume to continue "
+                             "it, or choose an empty folder")
+        return set()
+    if not study_file.exists():
+        if runs or ckpts:
+            raise UsageError(f"--resume: --out {out} holds runs but no {STUDY_FILE} (written "
+                             "by an older cljax?), so their configuration cannot be checked")
+        return set()
+    try:
+        saved = json.loads(study_file.read_text())
+        saved_data, saved_base = saved["data"], saved["base"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"--resume: {study_file} is not a study description ({err})") from None
+    diff = config_differences(saved_data, _json(data_config or {}), growable=())
+    diff.update(config_differences(saved_base, _base_record(base)))
+    if diff:
+        raise UsageError(f"--resume: --out {out} holds a study made with another "
+                         f"configuration ({describe_differences(diff)}); use the same options "
+                         "or another --out")
+    reuse = set()
+    for mode, eps, seed in plan:
+        name = run_name(mode, eps, seed)
+        now = _json(asdict(replace(base, mode=mode, eps=eps, seed=seed)))
+        for path in (out / "runs" / f"{name}.json", out / "checkpoints" / name / "config.json"):
+            if not path.exists():
+                continue
+            try:
+                stored = json.loads(path.read_text())
+                stored = stored["config"] if path.parent.name == "runs" else stored
+            except (ValueError, KeyError, TypeError) as err:
+                raise UsageError(f"--resume: cannot read {path} ({err})") from None
+            diff = config_differences(stored, now)
+            if diff:
+                raise UsageError(f"--resume: {path} was made with another configuration "
+                                 f"({describe_differences(diff)})")
+            if path.parent.name == "runs" and stored == now:
+                reuse.add(name)
+    return reuse
+
+
+def _base_record(base: VisionConfig) -> dict:
+    record = _json(asdict(base))
+    for name in ("mode", "eps", "seed"):
+        record.pop(name)
+    return record
 
 
 def run_study(load_data: Callable[[int], object], base: VisionConfig, seeds: Sequence[int],
               parametric_grid: Sequence[float], functional_grid: Sequence[float],
               out_dir=None, resume: bool = False, mesh=None,
               progress: Callable[[str, int, int, dict], None] | None = None,
-              on_run: Callable[[str, int, int], None] | None = None) -> dict:
-    """Run the plan; ``load_data(seed)`` gives the data split of a seed."""
+              on_run: Callable[[str, int, int], None] | None = None,
+              data_config: dict | None = None,
+              baselines: Sequence[str] = ("separate", "consensus")) -> dict:
+    """Run the plan; ``load_data(seed)`` gives the data split of a seed.
+
+    ``data_config`` describes the data (data set, domains, k, image size, ...); it is
+    stored in ``out_dir/study.json`` and checked on ``resume`` (:func:`check_study_out`).
+    """
     out = Path(out_dir) if out_dir is not None else None
+    plan = study_plan(seeds, parametric_grid, functional_grid, baselines)
+    if not plan:
+        raise ValueError("the study plan is empty: give at least one seed and one mode")
+    reuse = set()
     if out is not None:
+        reuse = check_study_out(out, base, plan, data_config, resume)
         (out / "runs").mkdir(parents=True, exist_ok=True)
-    plan = study_plan(seeds, parametric_grid, functional_grid)
+        (out / STUDY_FILE).write_text(json.dumps(
+            {"data": _json(data_config or {}), "base": _base_record(base)}, indent=1))
     results: list[dict] = []
     data_cache: dict = {}
     for i, (mode, eps, seed) in enumerate(plan):
@@ -63,7 +163,7 @@ def run_study(load_data: Callable[[int], object], base: VisionConfig, seeds: Seq
         if on_run is not None:
             on_run(name, i, len(plan))
         done_file = out / "runs" / f"{name}.json" if out is not None else None
-        if resume and done_file is not None and done_file.exists():
+        if name in reuse:
             results.append(json.loads(done_file.read_text()))
             continue
         if seed not in data_cache:
@@ -109,7 +209,9 @@ def summarise(results: list[dict]) -> dict:
 def _add_paired_margins(targets: dict, results: list[dict]) -> None:
     """Seed-paired margin of each variant's best ε over the better baseline:
     per seed, accuracy(best ε) − accuracy(better baseline); its mean and sd."""
-    baseline = "consensus" if targets["consensus"] > targets["separate"] else "separate"
+    if targets["best_baseline"] is None:
+        return
+    baseline = targets["best_baseline"]
     by_key = {(r["mode"], r["eps"], r["seed"]): r["mean_accuracy"] for r in results}
     for mode in ("functional", "parametric"):
         if mode not in targets:
@@ -125,26 +227,35 @@ def _add_paired_margins(targets: dict, results: list[dict]) -> None:
 
 
 def check_targets(rows: list[dict]) -> dict:
-    """The issue's targets, each with the numbers it was judged on."""
+    """The issue's targets, each with the numbers it was judged on.
+
+    A level or margin that needs a mode that did not run is ``None`` (strict JSON).
+    """
     def level(mode):
         r = [x for x in rows if x["mode"] == mode]
-        return r[0]["mean_accuracy"] if r else math.nan
+        return r[0]["mean_accuracy"] if r else None
 
     sep, cons = level("separate"), level("consensus")
-    out = {"separate": sep, "consensus": cons, "consensus_beats_separate": bool(cons > sep)}
+    both = sep is not None and cons is not None
+    levels = {m: v for m, v in (("separate", sep), ("consensus", cons)) if v is not None}
+    out = {"separate": sep, "consensus": cons,
+           "consensus_beats_separate": bool(cons > sep) if both else None,
+           "best_baseline": max(levels, key=levels.get) if levels else None}
+    best_level = max(levels.values()) if levels else None
     for mode in ("functional", "parametric"):
         curve = sorted((x for x in rows if x["mode"] == mode), key=lambda x: x["eps"])
         if not curve:
             continue
         accs = [x["mean_accuracy"] for x in curve]
         best = int(np.argmax(accs))
+        margin = None if best_level is None else accs[best] - best_level
         out[mode] = {
             "best_eps": curve[best]["eps"], "best_accuracy": accs[best],
-            "margin_over_best_baseline": accs[best] - max(sep, cons),
-            "beats_both_by_2_points": bool(accs[best] - max(sep, cons) >= 0.02),
+            "margin_over_best_baseline": margin,
+            "beats_both_by_2_points": bool(margin >= 0.02) if both else None,
             "rises_from_smallest_eps": bool(accs[best] > accs[0]),
             "falls_back_at_largest_eps": bool(accs[-1] < accs[best]),
-            "largest_eps_minus_separate": accs[-1] - sep,
+            "largest_eps_minus_separate": None if sep is None else accs[-1] - sep,
         }
     return out
 
@@ -232,7 +343,8 @@ def plot_study(path, results: list[dict], summary: dict) -> None:
     ax.set_ylabel("dual variable λ_t")
     # per-domain accuracy bars
     ax = axes[3]
-    bars = [("separate", None), ("consensus", None)]
+    present = {r["mode"] for r in rows}
+    bars = [(m, None) for m in ("separate", "consensus") if m in present]
     for m in ("parametric", "functional"):
         b = summary["targets"].get(m, {}).get("best_eps")
         if b is not None:

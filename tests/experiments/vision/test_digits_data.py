@@ -10,7 +10,7 @@ from cljax.experiments.vision.digits import (DOMAINS, load_digit_domain, load_di
 
 
 def test_shipped_files_are_small_and_balanced():
-    folder = resources.files("cljax") / "data" / "digits"
+    folder = resources.files("cljax.experiments.vision") / "data"
     total = sum((folder / f"{d}.npz").stat().st_size for d in DOMAINS)
     assert total < 4_000_000
     for name in ("README.md", "MNIST-M_SOURCE_LICENSE.txt"):

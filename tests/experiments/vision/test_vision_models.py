@@ -66,11 +66,16 @@ def test_conv_rejects_unknown_impl():
         jax.eval_shape(Conv2D(2, 3, impl="fft").init, jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 1)))
 
 
+CLF = Classifier(alexnet_small(3, width=2, hidden=8))
+# jitted once at module level, so the two cases below share their compilations
+INIT_STACKED = jax.jit(init_stacked, static_argnums=(0, 2, 3, 4))
+BATCHED, SINGLE = jax.jit(jax.vmap(CLF)), jax.jit(CLF)
+
+
 @pytest.mark.parametrize("same_init", [True, False])
 def test_stacked_networks_vmap_equals_loop(same_init):
-    clf = Classifier(alexnet_small(3, width=2, hidden=8))
-    stacked = jax.jit(init_stacked, static_argnums=(0, 2, 3, 4))(
-        clf, jax.random.PRNGKey(0), (8, 8, 3), 4, same_init)
+    clf = CLF
+    stacked = INIT_STACKED(clf, jax.random.PRNGKey(0), (8, 8, 3), 4, same_init)
     leaves = jax.tree_util.tree_leaves(stacked)
     assert all(leaf.shape[0] == 4 for leaf in leaves)
     first = jax.tree_util.tree_map(lambda l: l[0], stacked)
@@ -79,8 +84,8 @@ def test_stacked_networks_vmap_equals_loop(same_init):
                                                           jax.tree_util.tree_leaves(second)))
     assert differ != same_init
     x = jax.random.normal(jax.random.PRNGKey(3), (4, 6, 8, 8, 3))
-    batched = jax.jit(jax.vmap(clf))(stacked, x)
-    single = jax.jit(clf)
+    batched = BATCHED(stacked, x)
+    single = SINGLE
     for t in range(4):
         one = jax.tree_util.tree_map(lambda l: l[t], stacked)
         np.testing.assert_allclose(batched[t], single(one, x[t]), rtol=1e-5, atol=1e-6)

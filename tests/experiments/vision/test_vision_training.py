@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cljax.experiments.vision.digits import stack_domains
-from cljax.experiments.vision.training import VisionConfig, train
+from cljax.experiments.vision.training import (VisionConfig, make_classifier, program_for,
+                                               train)
 
 SIZE = 8
 
@@ -80,17 +81,96 @@ def test_parametric_with_inactive_constraint_is_separate():
     np.testing.assert_allclose(par.parameter_distance, sep.parameter_distance, rtol=1e-4)
 
 
+def initial_state(data, cfg):
+    """The state an epoch-0 run starts from (the trainer's init, PRNGKey(seed) split)."""
+    init_key, _ = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    return program_for(cfg, data).init(init_key, np.float32(cfg.eps))
+
+
+def softmax_np(z):
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def normalised_train_images(data, t):
+    """Domain t's training images as the trainer feeds them: (x/255 − 0.5)/0.5, float32."""
+    x = data.x_train[t, :data.n_train[t]].astype(np.float32) / 255.0
+    return (x - 0.5) / 0.5, data.y_train[t, :data.n_train[t]]
+
+
+def softmax_l1_constraint(state, data, cfg):
+    """(T,) ĝ_t = mean over domain t's training images of Σ_k |softmax(f_t) − softmax(f_g)|,
+    in NumPy from the networks' logits."""
+    logits = jax.jit(make_classifier(cfg, data.num_classes).__call__)  # one compile
+    out = []
+    for t in range(data.num_domains):
+        x, _ = normalised_train_images(data, t)
+        theta_t = jax.tree_util.tree_map(lambda leaf: leaf[t], state.task_params)
+        p_t = softmax_np(logits(theta_t, x))
+        p_g = softmax_np(logits(state.global_params, x))
+        out.append(np.mean(np.sum(np.abs(p_t - p_g), axis=-1)))
+    return np.array(out)
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.005])
 def test_functional_dual_ascent_per_epoch(eps):
+    """λ after each epoch against Algorithm 2 replayed on constraints recomputed from the
+    networks the epoch started from (full batch: one step per epoch, ĝ_e is evaluated at
+    the parameters before the step): λ_e = [λ_{e−1} + η_D (ĝ_e − ε)]₊."""
+    data = synthetic_domains()
     cfg = replace(BASE, mode="functional", eps=eps, dual_step_size=10.0)
-    res = train(synthetic_domains(), cfg)
-    # λ_e = [λ_{e-1} + η_D (ĝ_e − ε)]₊ with ĝ_e the epoch's mean constraint (Algorithm 2)
-    previous = np.zeros(2)
-    for e in range(cfg.epochs):
-        expected = np.maximum(previous + 10.0 * (res.constraint_history[e] - eps), 0.0)
-        np.testing.assert_allclose(res.dual_history[e], expected, rtol=1e-5, atol=1e-7)
-        previous = res.dual_history[e]
-    assert np.all(res.constraint_history >= 0) and np.any(res.dual_history > 0)
+    res = train(data, cfg)
+    after_one = train(data, cfg, stop_after_epochs=1)
+    starts = [initial_state(data, cfg), after_one.state]
+    duals = np.zeros(data.num_domains)
+    for e, start in enumerate(starts):
+        g = softmax_l1_constraint(start, data, cfg)
+        duals = np.maximum(duals + 10.0 * (g - eps), 0.0)
+        np.testing.assert_allclose(res.dual_history[e], duals, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(res.constraint_history[e], g, rtol=1e-4, atol=1e-6)
+    assert np.all(res.dual_history[-1] > 0)  # the constraints bind: λ moved
+
+
+def test_parametric_epoch_is_an_adam_step_then_the_projection():
+    """At an active ε, one full-batch epoch of parametric mode is one Adam step on every
+    θ_t (from a fresh Adam state: Δ = −η m̂/(√v̂ + 1e−8) = −η g/(|g| + 1e−8)) followed by
+    the projection of (θ_1..θ_T, θ_g) onto {‖θ_t − θ_g‖ ≤ ε} (w_g = 1), recomputed here."""
+    import jax.numpy as jnp
+
+    from cljax import project_cross_learning
+
+    data = synthetic_domains()
+    eps = 0.02
+    cfg = replace(BASE, mode="parametric", eps=eps)
+    res = train(data, cfg, stop_after_epochs=1)
+    start = initial_state(data, cfg)
+    classifier = make_classifier(cfg, data.num_classes)
+
+    def loss(params, x, y):
+        logits = classifier(params, x)
+        logp = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
+
+    grad_fn = jax.jit(jax.grad(loss))  # one compile, both domains
+    moved = []
+    for t in range(data.num_domains):
+        x, y = normalised_train_images(data, t)
+        theta = jax.tree_util.tree_map(lambda leaf: leaf[t], start.task_params)
+        grad = grad_fn(theta, jnp.asarray(x), jnp.asarray(y))
+        moved.append(jax.tree_util.tree_map(
+            lambda p, g: p - cfg.learning_rate * g / (jnp.abs(g) + 1e-8), theta, grad))
+    moved = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *moved)
+    distance = lambda a, b: np.sqrt(sum(  # noqa: E731
+        np.sum((np.asarray(x) - np.asarray(y)[None]) ** 2, axis=tuple(range(1, x.ndim)))
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))))
+    assert np.all(distance(moved, start.global_params) > 2 * eps)  # the step leaves the set
+    expected = project_cross_learning(moved, start.global_params, eps, global_weight=1.0)
+    for got, want in zip(leaves((res.state.task_params, res.state.global_params)),
+                         leaves((expected.task_params, expected.global_params))):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(distance(res.state.task_params, res.state.global_params),
+                               eps, rtol=1e-4)
 
 
 def test_functional_with_inactive_constraint_trains_like_separate():
@@ -105,6 +185,10 @@ def test_functional_with_inactive_constraint_trains_like_separate():
     np.testing.assert_array_equal(fun.test_accuracy, sep.test_accuracy)
 
 
+def epochs_run(log):
+    return lambda epoch, epochs, info: log.append(epoch)
+
+
 def test_checkpoint_resume_matches_uninterrupted(tmp_path):
     data = synthetic_domains()
     cfg = replace(BASE, mode="functional", eps=0.01)
@@ -112,13 +196,50 @@ def test_checkpoint_resume_matches_uninterrupted(tmp_path):
     stopped = train(data, cfg, checkpoint_dir=tmp_path / "ck", stop_after_epochs=1)
     assert not stopped.finished and stopped.epochs_done == 1
     assert np.all(np.isnan(stopped.test_accuracy))
-    resumed = train(data, cfg, checkpoint_dir=tmp_path / "ck", resume=True)
+    ran = []
+    resumed = train(data, cfg, checkpoint_dir=tmp_path / "ck", resume=True,
+                    progress=epochs_run(ran))
+    assert ran == [2]  # epoch 1 came from the checkpoint, not from training again
     assert resumed.finished and resumed.resumed_from_epoch == 1
     for name in ("test_accuracy", "global_test_accuracy", "test_constraint", "loss_history",
                  "constraint_history", "dual_history", "parameter_distance"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(full, name), err_msg=name)
     for a, b in zip(leaves(resumed.state), leaves(full.state)):
         np.testing.assert_array_equal(a, b)
+    # a checkpoint holding other networks (and λ) gives another end: the state is read
+    from cljax.experiments.vision.checkpoint import CheckpointStore
+
+    perturbed = stopped.state._replace(
+        task_params=jax.tree_util.tree_map(lambda p: 1.5 * p, stopped.state.task_params),
+        duals=stopped.state.duals + 1.0)
+    store = CheckpointStore(tmp_path / "ck2", cfg)
+    store.save(1, perturbed)
+    store.close()
+    other = train(data, cfg, checkpoint_dir=tmp_path / "ck2", resume=True)
+    assert other.resumed_from_epoch == 1
+    np.testing.assert_array_equal(other.loss_history[0], full.loss_history[0])  # restored
+    assert not np.allclose(other.loss_history[1], full.loss_history[1])
+    assert not np.allclose(other.dual_history[1], full.dual_history[1])
+
+
+def test_resume_with_more_epochs_continues_training(tmp_path):
+    """A finished 1-epoch run resumed with epochs=2 trains epoch 2 only and ends where an
+    uninterrupted 2-epoch run ends; fewer epochs or another field is refused."""
+    data = synthetic_domains()
+    cfg = replace(BASE, mode="separate")
+    full = train(data, cfg)
+    train(data, replace(cfg, epochs=1), checkpoint_dir=tmp_path / "ck")
+    ran = []
+    more = train(data, cfg, checkpoint_dir=tmp_path / "ck", resume=True, progress=epochs_run(ran))
+    assert ran == [2] and more.resumed_from_epoch == 1
+    for name in ("test_accuracy", "loss_history", "parameter_distance"):
+        np.testing.assert_array_equal(getattr(more, name), getattr(full, name), err_msg=name)
+    for a, b in zip(leaves(more.state), leaves(full.state)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"epochs: 2 -> 1"):
+        train(data, replace(cfg, epochs=1), checkpoint_dir=tmp_path / "ck", resume=True)
+    with pytest.raises(ValueError, match=r"width: 2 -> 3"):
+        train(data, replace(cfg, width=3), checkpoint_dir=tmp_path / "ck", resume=True)
 
 
 def test_checkpoint_misuse_is_refused(tmp_path):
