@@ -9,7 +9,7 @@ w_g = 1 is the ADMM z-step (Algorithm 1); w_g = 0 is the cross-learning
 estimator P̄_CL of the Gaussian model.  With θ_g = c fixed each θ_t is the ball
 projection of a_t onto B(c, ε), so c minimises F(c) = Σ_j w_j (‖c − a_j‖ − ε_j)₊²
 (:mod:`cljax.projection._terms`, where every term of every algorithm lives).
-Every algorithm runs semismooth Newton on F with a line search (the plain fixed
+Every algorithm runs semismooth Newton on F with an exact line search (the plain fixed
 point of EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
 
 * ``"dual"`` (Gram): c = a_ref + Σ_j κ_j (a_j − a_ref).  Every quantity comes
@@ -22,8 +22,8 @@ point of EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
   at every iteration, O(T² S).
 * ``"fixed"``: a fixed number of safeguarded Newton steps in parameter space with
   no while loop, for tiny problems vmapped by the thousand (every instance does
-  the same work): Armijo steps with a majorise–minimise fallback, and for w_g = 0
-  the two-active-task closed form (where F is flat and Newton only linear).
+  the same work), and for w_g = 0 the two-active-task closed form (where F is
+  flat and Newton only linear).
 * ``"auto"`` (default): ``"fixed"`` for at most 3 parameters and 64 tasks, else
   ``"dual"``.
 

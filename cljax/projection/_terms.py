@@ -94,13 +94,12 @@ class Search(NamedTuple):
     q: jax.Array  # q_j = ‖c − a_j‖²
     p: jax.Array  # p_j = ⟨c − a_j, Δc⟩
     h: jax.Array  # ‖Δc‖²
-    slope: jax.Array  # F'(0) = ⟨∇F, Δc⟩
 
 
 def exact_line_search(search, radii, weights, bisections: int = 8):
     """τ ∈ [0, 1] minimising F(c + τΔc) (convex in τ): 1 if F still decreases there,
     else ``bisections`` bisections on the slope φ'(τ)/2 = Σ_j w_j ρ_j(τ) (p_j + τ h)."""
-    q, p, h, _ = search
+    q, p, h = search
 
     def slope(tau):
         _, rho, _, _ = distance_terms(q + 2.0 * tau * p + tau * tau * h, radii, weights)
@@ -135,7 +134,7 @@ def newton_gram(P, radii, weights, total_weight):
     y = jax.scipy.linalg.solve(inner, e * (P @ g), assume_a="pos")
     beta = -(g - e * y) / alpha
     p = P @ beta
-    return beta, Search(q, p, jnp.maximum(beta @ p, 0.0), g @ p), g
+    return beta, Search(q, p, jnp.maximum(beta @ p, 0.0)), g
 
 
 def solve_spd(h, b):
@@ -177,7 +176,7 @@ def newton_parameter(v, radii, weights, total_weight):
         hess = jnp.einsum("ji...,jk...->ik...", cv, v) + alpha * eye
     step = -solve_spd(hess, grad)
     p = jnp.sum(v * step[None], axis=1)
-    search = Search(q, p, jnp.sum(step * step, axis=0), jnp.sum(g * p, axis=0))
+    search = Search(q, p, jnp.sum(step * step, axis=0))
     return step, search, grad, jnp.sum(weights * excess**2, axis=0)
 
 
