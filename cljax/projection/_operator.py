@@ -18,14 +18,19 @@ point of EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
   copy of the input); an iteration costs O(T³) and nothing per parameter; θ is
   rebuilt from the original leaves.
 * ``"primal"``: the same Newton iteration held in parameter space: the S × S
-  Hessian when S ≤ T + 1, else the inner products of v_j = c − a_j recomputed
-  at every iteration, O(T² S).
-* ``"fixed"``: a fixed number of safeguarded Newton steps in parameter space with
-  no while loop, for tiny problems vmapped by the thousand (every instance does
-  the same work), and for w_g = 0 the two-active-task closed form (where F is
-  flat and Newton only linear).
-* ``"auto"`` (default): ``"fixed"`` for at most 3 parameters and 64 tasks, else
-  ``"dual"``.
+  Hessian when S ≤ T + 1 (then, with w_g = 0, also the two-active-task closed
+  form, where F is flat and Newton only linear), else the inner products of
+  v_j = c − a_j recomputed at every iteration, O(T² S).
+* ``"fixed"``: exactly ``max_iter`` (default 16) of those S × S Newton steps,
+  no while loop (every instance of a vmapped batch does the same work), then
+  the closed form.  :func:`project_centre_newton` is this algorithm.
+* ``"auto"`` (default): ``"primal"`` for at most 3 parameters and 64 tasks (the
+  S × S Newton, stopping as soon as a vmapped batch has converged: the fastest
+  for many tiny problems, benchmarks/bench_projection.py case a), else ``"dual"``.
+
+Every algorithm takes its steps with the exact line search of
+:func:`._terms.exact_line_search` (the step in [0, 1] minimising F along the
+Newton ray, to 2⁻⁸).
 
 Gradients: the iteration runs on stopped gradients, then one full Newton step is
 taken differentiably from the solution.  At a solution the Newton map has zero
@@ -64,10 +69,10 @@ Solver = Literal["auto", "dual", "primal", "fixed"]
 SOLVERS = ("auto", "dual", "primal", "fixed")
 
 DEFAULT_MAX_ITER = 100  # while-loop solvers
-FIXED_ITERATIONS = 12  # "fixed": Newton steps taken (quadratic convergence from the mean)
-FIXED_BISECTIONS = 8  # "fixed": exact line search on [0, 1] by bisection on the slope
-FIXED_MAX_PARAMS = 3  # "auto" picks "fixed" up to this many parameters ...
-FIXED_MAX_TASKS = 64  # ... and this many tasks
+FIXED_ITERATIONS = 16  # "fixed": Newton steps taken (the fuzz test needs up to 16)
+BISECTIONS = 8  # exact line search on [0, 1]: bisections on the slope
+SMALL_MAX_PARAMS = 3  # "auto" picks "primal" (S × S Newton) up to this many parameters ...
+SMALL_MAX_TASKS = 64  # ... and this many tasks
 CHUNK = 32768  # "dual": columns per block of the streaming Gram pass
 
 
@@ -159,7 +164,7 @@ def _pow2(big):
 def _auto(problem) -> str:
     t = problem.tasks[0].shape[0]
     s = sum(x.shape[1] for x in problem.tasks)
-    return "fixed" if (s <= FIXED_MAX_PARAMS and t <= FIXED_MAX_TASKS) else "dual"
+    return "primal" if (s <= SMALL_MAX_PARAMS and t <= SMALL_MAX_TASKS) else "dual"
 
 
 # ---------------------------------------------------------------------------
@@ -230,7 +235,7 @@ def _newton_loop(point0, measure, move, radii, w, stop_at, max_iter):
         return (s.iteration < max_iter) & ~(s.residual <= stop_at)
 
     def body(s):
-        tau = terms.exact_line_search(s.search, radii, w, FIXED_BISECTIONS)
+        tau = terms.exact_line_search(s.search, radii, w, BISECTIONS)
         point = move(s.point, s.step, tau)
         return _LoopState(point, *measure(point), s.iteration + 1)
 
@@ -344,8 +349,9 @@ def _solve_primal(problem, tol, max_iter):
         loop = _newton_loop(jnp.zeros((num_params,), dtype),
                             measure_with(lax.stop_gradient(points), *frozen),
                             lambda c, step, tau: c + tau * step, *loop_args)
-        c = lax.stop_gradient(loop.point)
-        step, _, _ = measure_with(points, radii, w, total)(c)
+        c = _pair_polish(lax.stop_gradient(loop.point), *frozen_points_args(points, frozen))
+        step, search, residual = measure_with(points, radii, w, total)(c)
+        loop = loop._replace(search=search, residual=lax.stop_gradient(residual))
         c = c + step
         bounds = np.cumsum([0] + [x.shape[1] for x in xs])
         c_leaves = [c[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
@@ -379,30 +385,39 @@ def _solve_primal(problem, tol, max_iter):
 # ---------------------------------------------------------------------------
 
 
+def frozen_points_args(points, frozen):
+    return lax.stop_gradient(points), frozen[0], frozen[1]
+
+
+def _pair_polish(c, points, radii, w):
+    """With w_g = 0 and T ≥ 2, the two-active-task closed form
+    (:func:`._terms.pair_point`) replaces c if it is at least as good."""
+    if points.shape[0] < 3:
+        return c
+    q = jnp.sum((c[None] - points) ** 2, axis=1)
+    pair = terms.pair_point(points[1:], w[1:], radii[1], q[1:])
+    f = terms.objective(q, radii, w)
+    f_pair = terms.objective(jnp.sum((pair[None] - points) ** 2, axis=1), radii, w)
+    return jnp.where((w[0] == 0) & (f_pair <= f), pair, c)
+
+
 def fixed_newton(points, radii, w, iterations: int):
     """c minimising F for ``points`` (n, S) (row 0 the global point), no while loop.
 
-    Each step: the Newton step with an exact line search on [0, 1] (F is convex
-    along the ray; bisection on its slope, so F never increases).  Start:
-    the weighted mean (exact at ε = 0 and whenever every a_t lies within ε of
-    it).  With w_g = 0 and T ≥ 2, the two-active-task closed form replaces c if
-    it is at least as good.  Returns c on stopped gradients.
+    Exactly ``iterations`` Newton steps in parameter space (the step of
+    ``"primal"`` for S ≤ T + 1), each with the exact line search, from the
+    weighted mean (exact at ε = 0 and whenever every a_t lies within ε of it),
+    then the two-task closed form.  Returns c on stopped gradients.
     """
     points, radii, w = (lax.stop_gradient(x) for x in (points, radii, w))
     total = jnp.sum(w)
 
     def body(_, c):
         step, search, _, _ = terms.newton_parameter(c[None] - points, radii, w, total)
-        return c + terms.exact_line_search(search, radii, w, FIXED_BISECTIONS) * step
+        return c + terms.exact_line_search(search, radii, w, BISECTIONS) * step
 
     c = lax.fori_loop(0, iterations, body, (w @ points) / total)
-    if points.shape[0] >= 3:
-        q = jnp.sum((c[None] - points) ** 2, axis=1)
-        pair = terms.pair_point(points[1:], w[1:], radii[1], q[1:])
-        f = terms.objective(q, radii, w)
-        f_pair = terms.objective(jnp.sum((pair[None] - points) ** 2, axis=1), radii, w)
-        c = jnp.where((w[0] == 0) & (f_pair <= f), pair, c)
-    return c
+    return _pair_polish(c, points, radii, w)
 
 
 def _solve_fixed(problem, tol, iterations):
@@ -461,12 +476,13 @@ def project_cross_learning(
       global_weight: w_g ≥ 0 (1 for the ADMM z-step, 0 for the estimator).
       solver: ``"auto"`` (default), ``"dual"`` (Gram matrix, cost per iteration
         independent of the parameter count), ``"primal"`` (Newton in parameter
-        space) or ``"fixed"`` (a fixed number of Newton steps, no while loop:
-        tiny problems vmapped by the thousand).  See the module docstring.
+        space) or ``"fixed"`` (a fixed number of Newton steps, no while loop).
+        ``"auto"`` picks ``"primal"`` for tiny problems (≤ 3 parameters), else
+        ``"dual"``.  See the module docstring.
       tol: converged when the last Newton step ≤ tol × (spread of the points);
         default √(machine epsilon) of the dtype.  One more Newton step follows.
       max_iter: cap on Newton iterations (default 100); for ``"fixed"``, the
-        number of iterations taken (default 12).
+        number of iterations taken (default 16).
       method: the former name of ``solver``, still accepted.
 
     Returns:

@@ -112,7 +112,7 @@ def exact_line_search(search, radii, weights, bisections: int = 8):
         return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
 
     zero, one = jnp.zeros_like(h), jnp.ones_like(h)
-    lo, hi = jax.lax.fori_loop(0, bisections, bisect, (zero, one))
+    lo, hi = jax.lax.fori_loop(0, bisections, bisect, (zero, one), unroll=True)
     return jnp.where(slope(one) <= 0, one, 0.5 * (lo + hi))
 
 
@@ -189,7 +189,8 @@ def pair_point(points, weights, radius, q):
     the segment and Newton converges only linearly, so the closed form is tried.
     ``points`` (T, S) are the task points only, ``q`` (T,) their ‖c − a_t‖².
     """
-    _, (i, j) = jax.lax.top_k(q, 2)
+    i = jnp.argmax(q)
+    j = jnp.argmax(jnp.where(jnp.arange(q.shape[0]) == i, -jnp.inf, q))
     ai, aj, wi, wj = points[i], points[j], weights[i], weights[j]
     dist = safe_sqrt(jnp.sum((aj - ai) ** 2))
     ri = (wj * dist + (wi - wj) * radius) / (wi + wj)

@@ -89,14 +89,14 @@ def test_fuzz_against_an_independent_kkt_check(solver):
     assert np.all(np.asarray(out.converged)), np.nonzero(~np.asarray(out.converged))[0][:5]
 
 
-def test_auto_picks_fixed_for_tiny_problems_and_dual_otherwise():
+def test_auto_picks_the_small_newton_for_tiny_problems_and_dual_otherwise():
     from cljax.projection._operator import _auto, _prepare
-    assert _auto(_prepare(np.ones((15, 2)), np.ones(2), 1.0, None, 1.0)) == "fixed"
+    assert _auto(_prepare(np.ones((15, 2)), np.ones(2), 1.0, None, 1.0)) == "primal"
     assert _auto(_prepare(np.ones((5, 50)), np.ones(50), 1.0, None, 1.0)) == "dual"
     p = PROBLEMS[4]
     auto = project_cross_learning(p.a, p.a_g, p.eps, task_weights=p.w, global_weight=p.wg)
-    fixed = solve(p, "fixed")
-    np.testing.assert_allclose(np.asarray(auto.task_params), np.asarray(fixed.task_params),
+    small = solve(p, "primal")
+    np.testing.assert_allclose(np.asarray(auto.task_params), np.asarray(small.task_params),
                                atol=1e-14)
 
 
