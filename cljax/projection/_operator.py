@@ -281,12 +281,28 @@ def _solve_dual(problem, tol, max_iter):
     def move(kappa, gamma, tau):
         return kappa + tau * gamma
 
-    frozen = [lax.stop_gradient(x) for x in (radii, w, total)]
-    loop = _newton_loop(u, measure_with(lax.stop_gradient(gram), *frozen), move,
-                        frozen[0], frozen[1], lax.stop_gradient(stop_at), max_iter)
-    kappa = lax.stop_gradient(loop.point)
-    gamma, _, _ = measure_with(gram, radii, w, total)(kappa)
-    kappa = kappa + gamma
+    @jax.custom_jvp
+    def solution(G, radii, w, total, u, stop_at):
+        """κ* (the loop's last iterate plus its Newton step, already measured), the
+        residual and the iteration count (as a float, for the tangent rule)."""
+        loop = _newton_loop(u, measure_with(G, radii, w, total), move, radii, w,
+                            stop_at, max_iter)
+        return loop.point + loop.step, loop.residual, loop.iteration.astype(G.dtype)
+
+    @solution.defjvp
+    def _(primals, tangents):
+        # Implicit derivative: one Newton step from κ*, differentiated (its Jacobian
+        # in the starting point vanishes at a solution).  Only traced when derivatives
+        # are asked for: a plain call does no extra O(T³) solve.
+        out = solution(*primals)
+        _, tangent = jax.jvp(lambda *args: measure_with(*args)(out[0])[0], primals[:4],
+                             tangents[:4])
+        return out, (tangent, jnp.zeros_like(out[1]), jnp.zeros_like(out[2]))
+
+    kappa, residual, iteration = solution(gram, radii, w, total, lax.stop_gradient(u),
+                                          lax.stop_gradient(stop_at))
+    loop = _LoopState(None, None, None, lax.stop_gradient(residual),
+                      lax.stop_gradient(iteration).astype(jnp.int32))
     q = jnp.diagonal(inner_products(kappa, gram))
     _, rho, _, _ = terms.distance_terms(q, radii, w)
     # Rebuild from the original leaves: c = a_ref + Σ_k κ_k (a_k − a_ref),
