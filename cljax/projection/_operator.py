@@ -341,7 +341,7 @@ def _radii_and_stop(xs, problem, tol):
     return terms.radii_of(terms.clip_radius(problem.eps, spread), n, problem.dtype), tol * spread
 
 
-def _solve_primal(problem, tol, max_iter):
+def _solve_primal(problem, tol, max_iter, fixed=False):
     w, dtype = problem.w, problem.dtype
     total = jnp.sum(w)
     xs, anchors, unit, finite = _rows(problem)
@@ -352,7 +352,7 @@ def _solve_primal(problem, tol, max_iter):
     num_params = sum(x.shape[1] for x in xs)
     n = w.shape[0]
 
-    if num_params <= n:
+    if fixed or num_params <= n:
         # Few parameters: Newton on the S × S Hessian, on the stacked rows.
         points = jnp.concatenate(xs, axis=1)
 
@@ -362,10 +362,15 @@ def _solve_primal(problem, tol, max_iter):
                 return step, search, safe_sqrt(search.h)
             return measure
 
-        loop = _newton_loop(jnp.zeros((num_params,), dtype),
-                            measure_with(lax.stop_gradient(points), *frozen),
-                            lambda c, step, tau: c + tau * step, *loop_args)
-        c = _pair_polish(lax.stop_gradient(loop.point), *frozen_points_args(points, frozen))
+        if fixed:
+            c = fixed_newton(points, radii, w, max_iter)
+            loop = _LoopState(None, None, None, None, jnp.asarray(max_iter, jnp.int32))
+        else:
+            loop = _newton_loop(jnp.zeros((num_params,), dtype),
+                                measure_with(lax.stop_gradient(points), *frozen),
+                                lambda c, step, tau: c + tau * step, *loop_args)
+            c = _pair_polish(lax.stop_gradient(loop.point), lax.stop_gradient(points),
+                             *frozen[:2])
         step, search, residual = measure_with(points, radii, w, total)(c)
         loop = loop._replace(search=search, residual=lax.stop_gradient(residual))
         c = c + step
@@ -401,10 +406,6 @@ def _solve_primal(problem, tol, max_iter):
 # ---------------------------------------------------------------------------
 
 
-def frozen_points_args(points, frozen):
-    return lax.stop_gradient(points), frozen[0], frozen[1]
-
-
 def _pair_polish(c, points, radii, w):
     """With w_g = 0 and T ≥ 2, the two-active-task closed form
     (:func:`._terms.pair_point`) replaces c if it is at least as good."""
@@ -434,26 +435,6 @@ def fixed_newton(points, radii, w, iterations: int):
 
     c = lax.fori_loop(0, iterations, body, (w @ points) / total)
     return _pair_polish(c, points, radii, w)
-
-
-def _solve_fixed(problem, tol, iterations):
-    w, dtype = problem.w, problem.dtype
-    total = jnp.sum(w)
-    xs, anchors, unit, finite = _rows(problem)
-    problem = problem._replace(eps=problem.eps / unit)
-    radii, stop_at = _radii_and_stop(xs, problem, tol)
-    points = jnp.concatenate(xs, axis=1)
-    c = fixed_newton(points, radii, w, iterations)
-    step, search, _, f = terms.newton_parameter(c[None] - points, radii, w, total)
-    residual = lax.stop_gradient(safe_sqrt(search.h))
-    c = c + step
-    bounds = np.cumsum([0] + [x.shape[1] for x in xs])
-    q = jnp.sum((c[None] - points) ** 2, axis=1)
-    _, rho, _, _ = terms.distance_terms(q, radii, w)
-    cs = [m + unit * c[lo:hi] for m, lo, hi in zip(anchors, bounds[:-1], bounds[1:])]
-    thetas = [t + rho[1:, None] * (cl[None] - t) for t, cl in zip(problem.tasks, cs)]
-    loop = _LoopState(c, None, search, residual, jnp.asarray(iterations, jnp.int32))
-    return cs, thetas, loop, terms.objective(q, radii, w), stop_at, unit, finite
 
 
 # ---------------------------------------------------------------------------
@@ -519,7 +500,8 @@ def project_cross_learning(
     elif solver == "primal":
         out = _solve_primal(problem, tol, DEFAULT_MAX_ITER if max_iter is None else max_iter)
     else:
-        out = _solve_fixed(problem, tol, FIXED_ITERATIONS if max_iter is None else max_iter)
+        out = _solve_primal(problem, tol, FIXED_ITERATIONS if max_iter is None else max_iter,
+                            fixed=True)
     return _finish(problem, *out)
 
 
