@@ -44,7 +44,8 @@ try:
 except ImportError:  # python -m benchmarks.bench_gaussian
     from benchmarks._machine import machine_info
 
-from cljax.projection._centre_newton import _BISECTIONS, DEFAULT_ITERATIONS, project_centre_newton
+from cljax.projection._centre_newton import DEFAULT_ITERATIONS, project_centre_newton
+from cljax.projection._operator import BISECTIONS as _BISECTIONS
 from cljax.projection._centre_path import DEFAULT_CHUNK, DEFAULT_PATH_STEPS, map_cross_learning_path
 from cljax.experiments.gaussian.studies import example2_centres
 

@@ -216,11 +216,12 @@ def test_traced_bad_weights_raise_at_run_time(points):
         jax.block_until_ready(fn(jnp.ones(T), -1.0))
 
 
-@pytest.mark.parametrize("method", ["newton", "Dual", "", None])
-def test_unknown_method_is_rejected(points, method):
+@pytest.mark.parametrize("method", ["newton", "Dual", ""])
+@pytest.mark.parametrize("keyword", ["solver", "method"])
+def test_unknown_solver_is_rejected(points, method, keyword):
     a, a_g = points
-    with pytest.raises(ValueError, match=r"method must be 'dual' or 'primal'"):
-        project_cross_learning(a, a_g, 1.0, method=method)
+    with pytest.raises(ValueError, match=r"solver must be one of \('auto', 'dual'"):
+        project_cross_learning(a, a_g, 1.0, **{keyword: method})
 
 
 @pytest.mark.parametrize("max_iter", [-1, 2.5, "10"])

@@ -120,6 +120,11 @@ def check_eps(eps, name: str = "eps"):
 
 def check_weights(weights, t: int, name: str = "task_weights", allow_zero: bool = False):
     """Task weights: shape (T,), finite and > 0 (>= 0 if ``allow_zero``)."""
+    if weights is None or isinstance(weights, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {weights!r}")
+    weights = jnp.asarray(weights) if not isinstance(weights, jax.Array) else weights
+    if not (jnp.issubdtype(weights.dtype, jnp.floating) or jnp.issubdtype(weights.dtype, jnp.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {weights.dtype}")
     if jnp.shape(weights) != (t,):
         raise ValueError(f"{name} must have shape ({t},), got {jnp.shape(weights)}")
     rule = ">= 0" if allow_zero else "> 0"
@@ -137,6 +142,7 @@ def check_weights(weights, t: int, name: str = "task_weights", allow_zero: bool 
 
 def check_scalar_weight(weight, name: str = "global_weight"):
     """A scalar weight >= 0, finite."""
+    _real_scalar(weight, name)
     if jnp.ndim(weight) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(weight)}")
     if is_concrete(weight):
@@ -150,6 +156,7 @@ def check_scalar_weight(weight, name: str = "global_weight"):
 
 def check_positive(value, name: str):
     """A positive, finite Python or array scalar (a step size, a tolerance)."""
+    _real_scalar(value, name)
     if jnp.ndim(value) != 0:
         raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
     if is_concrete(value):
@@ -170,3 +177,44 @@ def task_and_global(task_params: PyTree, global_params: PyTree | None) -> tuple[
         global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
     check_global_matches(task_params, global_params)
     return t, global_params
+
+
+def check_nonempty_leaves(tree: PyTree, name: str, lead: int = 0) -> None:
+    """Every leaf must hold at least one number per task (beyond ``lead`` axes)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        shape = jnp.shape(leaf)
+        if int(np.prod(shape[lead:])) == 0:
+            raise ValueError(f"{name}{leaf_name(path)} has shape {shape}: no parameters "
+                             "(every leaf needs at least one number per task)")
+
+
+def check_eps_grid(eps_grid, name: str = "eps_grid"):
+    """A non-empty 1-D grid of radii, each >= 0 and not NaN (``inf`` allowed)."""
+    if eps_grid is None or isinstance(eps_grid, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array of numbers, got {eps_grid!r}")
+    grid = jnp.asarray(eps_grid)
+    if grid.ndim != 1 or grid.shape[0] < 1:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {grid.shape}")
+    if not (jnp.issubdtype(grid.dtype, jnp.floating) or jnp.issubdtype(grid.dtype, jnp.integer)):
+        raise TypeError(f"{name} must hold real numbers, got dtype {grid.dtype}")
+    if is_concrete(grid):
+        value = np.asarray(grid, float)
+        if np.any(np.isnan(value) | (value < 0)):
+            raise ValueError(f"{name} must hold numbers >= 0 (inf allowed), got {value}")
+        return grid
+    return eqx.error_if(grid, jnp.any(jnp.isnan(grid) | (grid < 0)),
+                        f"{name} must hold numbers >= 0 and no NaN")
+
+
+def _real_scalar(value, name: str):
+    """``value`` as a real (not bool, not string) number, or a TypeError naming it."""
+    bad = value is None or isinstance(value, (str, bytes, bool))
+    if not bad:
+        try:
+            dtype = jnp.result_type(value)
+        except TypeError:
+            bad = True
+        else:
+            bad = not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer))
+    if bad:
+        raise TypeError(f"{name} must be a real number, got {value!r}")

@@ -58,7 +58,7 @@ def sure_curve(means, eps_grid, noise_variances, weights=None, *,
 def divergence_autodiff(means, eps, weights=None):
     """div_t = tr ∂θ̂_t/∂y_t by forward-mode autodiff through the projection.
 
-    :func:`cljax.centre_newton.project_centre_newton` has implicit derivatives
+    :func:`cljax.projection.project_centre_newton` has implicit derivatives
     (one Newton step from the solution), so this is exact up to the solver's
     accuracy; O(T d) Jacobian-vector products, so meant for checks and small T d.
     """

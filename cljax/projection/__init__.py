@@ -1,6 +1,12 @@
 """Projections: the Euclidean ball and the cross-learning set P_C (DESIGN §2).
 
-The public names live here; the algorithms are private modules.
+One operator, :func:`project_cross_learning`, returns one :class:`ProjectionResult`
+whatever the algorithm (``solver="auto" | "dual" | "primal" | "fixed"``);
+:func:`project_cross_learning_path` is the same operator along an ε grid.  The
+algorithms are private modules sharing one module of terms (``_terms.py``).
+:func:`project_centre_newton` and :func:`centre_path` /
+:func:`map_cross_learning_path` are specialisations for many small w_g = 0
+problems given as plain (T, d) arrays (the Gaussian studies).
 """
 
 from cljax.projection._ball import project_l2_ball as project_l2_ball
@@ -13,10 +19,14 @@ from cljax.projection._centre_path import map_cross_learning_path as map_cross_l
 from cljax.projection._operator import ProjectionResult as ProjectionResult
 from cljax.projection._operator import cross_learning_objective as cross_learning_objective
 from cljax.projection._operator import project_cross_learning as project_cross_learning
+from cljax.projection._operator import (
+    project_cross_learning_path as project_cross_learning_path,
+)
 
 __all__ = [
     "project_l2_ball",
-    "project_cross_learning", "ProjectionResult", "cross_learning_objective",
+    "project_cross_learning", "project_cross_learning_path", "ProjectionResult",
+    "cross_learning_objective",
     "project_centre_newton", "CentreProjection", "projection_divergence",
     "centre_path", "CentrePath", "map_cross_learning_path",
 ]

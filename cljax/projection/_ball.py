@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from cljax._src import tree as tu
 from cljax._src.checks import check_eps, check_float_leaves
+from cljax.projection._terms import ball_scale as ball_scale  # re-exported (methods use it)
 
 
-def ball_scale(distance, radius):
-    """min(1, radius / distance), branch-free and safe.
+def scaled_norm(tree):
+    """‖tree‖ over every leaf, without overflow or underflow.
 
-    Equal to 1 inside the ball (also for radius = inf) and 0 for radius = 0 (the
-    ball is its centre, so the projection is constant there, also at
-    distance = 0), with finite values and gradients everywhere.
+    The leaves are divided by a power of two near max |entry| before squaring
+    (exact), so the norm of [1e20, 0] in float32 is 1e20, not inf, and that of
+    [1e-20, 0] is 1e-20, not 0.  Safe (finite gradient) at 0.
     """
-    outside = distance > radius
-    safe_d = jnp.where(outside, distance, 1.0)
-    safe_r = jnp.where(outside, radius, 0.0)
-    return jnp.where(outside, safe_r / safe_d, jnp.where(radius > 0, 1.0, 0.0))
+    leaves = jax.tree_util.tree_leaves(tree)
+    big = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(x)) for x in leaves])
+    ok = jnp.isfinite(big) & (big > 0)
+    unit = lax.stop_gradient(
+        jnp.where(ok, jnp.exp2(jnp.round(jnp.log2(jnp.where(ok, big, 1.0)))), 1.0))
+    return unit * tu.norm([x / unit.astype(x.dtype) for x in leaves])
 
 
 def project_l2_ball(tree, center, radius):
     """Project ``tree`` onto the ball {x : ‖x − center‖ ≤ radius}.
 
     P(x) = center + (x − center) · min(1, radius / ‖x − center‖), where the norm
-    runs over every leaf of the pytree.  Branch-free, so it works under ``jit``,
+    runs over every leaf of the pytree (scaled before squaring: no overflow or
+    underflow in any precision).  Branch-free, so it works under ``jit``,
     ``vmap`` and ``grad``; values and gradients are finite at ``tree == center``.
     ``radius = inf`` returns ``tree``; ``radius = 0`` returns ``center``.
     """
@@ -43,6 +50,6 @@ def project_l2_ball(tree, center, radius):
                              f"expected {jnp.shape(x)}")
     radius = check_eps(radius, "radius")
     diff = tu.sub(tree, center)
-    s = ball_scale(tu.norm(diff), radius)
+    dist = scaled_norm(diff)
+    s = ball_scale(dist, jnp.asarray(radius, dist.dtype))
     return jax.tree_util.tree_map(lambda c, d: (c + s * d).astype(d.dtype), center, diff)
-

@@ -18,7 +18,7 @@ solve at every ε this module
    linear, ratio ≈ 2/3, and fails this); the answer is that trial plus its
    Newton step.  When F = 0 the step is exactly 0 (certified exactly);
 4. re-solves every (realisation, ε) that failed the certificate with the robust
-   cold solver :func:`cljax.centre_newton.project_centre_newton` (Newton with an
+   cold solver :func:`cljax.projection.project_centre_newton` (Newton with an
    exact line search and the two-task closed form), in bounded batches inside a
    ``lax.while_loop`` (40 iterations), so the answer is exact also where the
    certificate fails.
@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cljax.projection._centre_newton import (check_points_and_weights, project_centre_newton,
-                                  solve_small_spd)
+from cljax.projection import _terms as terms
+from cljax.projection._centre_newton import check_points_and_weights, project_centre_newton
 
 DEFAULT_PATH_STEPS = 3
 DEFAULT_FALLBACK_ITERATIONS = 40  # the cold solver where the certificate fails (rare)
@@ -46,7 +46,7 @@ DEFAULT_FALLBACK_ITERATIONS = 40  # the cold solver where the certificate fails 
 class CentrePath(NamedTuple):
     """Centres (B, E, d) at every ε of the grid, the radii used (B, E) and the certificate (B, E).
 
-    ``eps_used`` is min(ε, 2 · spread) (the same clipping as the cold solver; it
+    ``eps_used`` is min(ε, 2 · spread) (``_terms.clip_radius``, the same clip as the cold solver; it
     keeps ∞ out of the arithmetic and does not change θ).  ``certified`` is False
     where the cold solver supplied the answer.
     """
@@ -56,33 +56,17 @@ class CentrePath(NamedTuple):
     certified: jax.Array
 
 
-def _evaluate(points, weights, total, tiny, eps, centre):
+def _evaluate(points, weights, total, eps, centre):
     """F(c), the Newton step −H⁻¹∇F and the MM point at c; points (T, d, B), c (d, B), ε (B,)."""
-    v = centre[None] - points                      # (T, d, B)
-    q = jnp.sum(v * v, axis=1)                      # (T, B)
-    r = jnp.sqrt(q)
-    active = r > eps
-    inv_r = 1.0 / jnp.where(active, r, 1.0)
-    wrho = jnp.where(active, weights * (1.0 - eps * inv_r), 0.0)
-    f = jnp.sum(jnp.where(active, weights * (r - eps) ** 2, 0.0), axis=0)
-    grad = jnp.sum(wrho[:, None] * v, axis=0)      # ∇F / 2, (d, B)
-    curv = jnp.where(active, weights * eps * inv_r * inv_r * inv_r, 0.0)
-    alpha = jnp.sum(wrho, axis=0) + tiny
-    d = points.shape[1]
-    cv = curv[:, None] * v
-    hess = jnp.stack([jnp.stack([jnp.sum(cv[:, i] * v[:, j], axis=0) + (alpha if i == j else 0.0)
-                                 for j in range(d)]) for i in range(d)])
-    step = -solve_small_spd(hess, grad)
-    return f, step, centre - grad / total
+    step, _, grad, f = terms.newton_parameter(centre[None] - points, eps[None], weights, total)
+    return f, step, centre - grad / (2.0 * total)
 
 
-def _ball_soa(points, centre, eps):
-    """θ_t = a_t projected onto B(c, ε), batch last (as :func:`cljax.centre_newton.ball_onto`)."""
-    diff = points - centre[None]
-    r = jnp.sqrt(jnp.sum(diff * diff, axis=1))
-    outside = r > eps
-    scale = jnp.where(outside, eps / jnp.where(outside, r, 1.0), 1.0)
-    return jnp.where(outside[:, None], centre[None] + scale[:, None] * diff, points)
+def _ball_soa(points, centre, eps, weights):
+    """θ_t = a_t + ρ_t (c − a_t), the ball step, batch last."""
+    diff = centre[None] - points
+    _, rho, _, _ = terms.distance_terms(jnp.sum(diff * diff, axis=1), eps[None], weights)
+    return points + rho[:, None] * diff
 
 
 def _path_scan(points, weights, eps_sorted, steps, tol, emit, predict=True):
@@ -90,7 +74,6 @@ def _path_scan(points, weights, eps_sorted, steps, tol, emit, predict=True):
     dtype = points.dtype
     total = jnp.sum(weights)
     w = weights[:, None]
-    tiny = jnp.finfo(dtype).eps * total
     mean = jnp.sum(w[:, None] * points, axis=0) / total            # (d, B)
     spread = jnp.max(jnp.sqrt(jnp.sum((points - mean[None]) ** 2, axis=1)), axis=0)  # (B,)
     scale = 1.0 + spread
@@ -100,13 +83,13 @@ def _path_scan(points, weights, eps_sorted, steps, tol, emit, predict=True):
 
     def at(carry, eps):
         centre, rate, eps_prev = carry
-        eps_b = jnp.minimum(eps, 2.0 * spread)
+        eps_b = terms.clip_radius(eps, spread)
         best_f = jnp.full(spread.shape, jnp.inf, dtype)
         mm_best = centre
         trial = centre + rate * (eps_b - eps_prev) if predict else centre
         prev = jnp.zeros(spread.shape, dtype)  # no contraction seen yet
         for _ in range(steps):
-            f, step, mm = _evaluate(points, w, total, tiny, eps_b, trial)
+            f, step, mm = _evaluate(points, w, total, eps_b, trial)
             accept = f <= best_f + slack
             best_f = jnp.where(accept, f, best_f)
             mm_best = jnp.where(accept, mm, mm_best)
@@ -117,7 +100,7 @@ def _path_scan(points, weights, eps_sorted, steps, tol, emit, predict=True):
             trial = jnp.where(accept, trial + step, mm_best)
         moved = eps_b - eps_prev
         rate = jnp.where(moved > 0, (trial - centre) / jnp.where(moved > 0, moved, 1.0), 0.0)
-        theta = _ball_soa(points, trial, eps_b)
+        theta = _ball_soa(points, trial, eps_b, w)
         return (trial, rate, eps_b), (emit(points, theta, trial, eps_b), certified)
 
     zero = jnp.zeros_like(spread)
@@ -145,14 +128,14 @@ def map_cross_learning_path(points, eps_grid, fn, weights=None, *,
     """``(fn(a, θ, c, ε), certified)`` at P̄_CL of every problem ``points`` (B, T, d) and every ε of ``eps_grid`` (E,).
 
     ``fn`` takes one problem's points a (T, d), its solution θ (T, d) and centre
-    c (d,) and the radius ε actually used (min(ε, 2 · spread), as in the cold
+    c (d,) and the radius ε actually used (``_terms.clip_radius``: min(ε, 2 · spread), as in the cold
     solver; θ is the same) and returns a pytree of arrays; the results have leading
     axes (B, E); ``certified`` (B, E) is False where the cold solver answered.  Only fn's outputs are stored, never θ for the whole grid.
     ``eps_grid`` may be in any order and contain ∞; ``weights`` (T,) are shared.
     ``tol`` is the certified Newton-step length relative to 1 + spread, with
     quadratic contraction observed (default 3e-5 in float32, 1e-7 in float64);
     steps at rounding level are certified too.  Entries that fail are re-solved
-    by :func:`cljax.centre_newton.project_centre_newton`.  Realisations run
+    by :func:`cljax.projection.project_centre_newton`.  Realisations run
     ``chunk`` at a time (``lax.map``).  Jit-compatible.
     """
     points, eps_grid, weights = _check(points, eps_grid, weights, steps)
@@ -200,7 +183,7 @@ def _repair(points, weights, eps_grid, fn, out, ok, batch, iterations):
         sol = project_centre_newton(a, eps, weights, iterations=iterations)
         mean = (weights @ a) / jnp.sum(weights)
         spread = jnp.max(jnp.sqrt(jnp.sum((a - mean) ** 2, axis=1)))
-        return fn(a, sol.task_params, sol.centre, jnp.minimum(eps, 2.0 * spread))
+        return fn(a, sol.task_params, sol.centre, terms.clip_radius(eps, spread))
 
     def body(state):
         flat, todo = state

@@ -1,42 +1,52 @@
-"""The cross-learning projection P_C (DESIGN §2; EUSIPCO eqs. 12–13).
+"""The cross-learning projection P_C: one operator, three algorithms (DESIGN §2).
 
 Given points a_1..a_T (a task tree), a_g (a global tree), task weights w_t > 0
 and a global weight w_g ≥ 0, solve
 
-    min Σ_t w_t ‖θ_t − a_t‖² + w_g ‖θ_g − a_g‖²   s.t. ‖θ_t − θ_g‖ ≤ ε  ∀t.
+    min Σ_t w_t ‖θ_t − a_t‖² + w_g ‖θ_g − a_g‖²   s.t. ‖θ_t − θ_g‖ ≤ ε.
 
 w_g = 1 is the ADMM z-step (Algorithm 1); w_g = 0 is the cross-learning
-estimator P̄_CL of the Gaussian model.
+estimator P̄_CL of the Gaussian model.  With θ_g = c fixed each θ_t is the ball
+projection of a_t onto B(c, ε), so c minimises F(c) = Σ_j w_j (‖c − a_j‖ − ε_j)₊²
+(:mod:`cljax.projection._terms`, where every term of every algorithm lives).
+Every algorithm runs semismooth Newton on F with an exact line search (the plain fixed
+point of EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
 
-With θ_g = c fixed, each θ_t is the ball projection of a_t onto B(c, ε), so
-c minimises the convex, C¹ function
+* ``"dual"`` (Gram): c = a_ref + Σ_j κ_j (a_j − a_ref).  Every quantity comes
+  from the (T+1)×(T+1) Gram matrix G of the points relative to a_ref (a point of
+  the cloud, so no cancellation), formed once in one streaming pass (chunked, no
+  copy of the input); an iteration costs O(T³) and nothing per parameter; θ is
+  rebuilt from the original leaves.
+* ``"primal"``: the same Newton iteration held in parameter space: the S × S
+  Hessian when S ≤ T + 1 (then, with w_g = 0, also the two-active-task closed
+  form, where F is flat and Newton only linear), else the inner products of
+  v_j = c − a_j recomputed at every iteration, O(T² S).
+* ``"fixed"``: exactly ``max_iter`` (default 16) of those S × S Newton steps,
+  no while loop (every instance of a vmapped batch does the same work), then
+  the closed form.  :func:`project_centre_newton` is this algorithm.
+* ``"auto"`` (default): ``"primal"`` for at most 3 parameters and 64 tasks (the
+  S × S Newton, stopping as soon as a vmapped batch has converged: the fastest
+  for many tiny problems, benchmarks/bench_projection.py case a), else ``"dual"``.
 
-    F(c) = Σ_j w_j (‖c − a_j‖ − ε_j)₊²,   j = g, 1..T,   ε_g = 0, ε_t = ε,
+Every algorithm takes its steps with the exact line search of
+:func:`._terms.exact_line_search` (the step in [0, 1] minimising F along the
+Newton ray, to 2⁻⁸).
 
-and θ_t = a_t + ρ_t (c − a_t) with ρ_t = (1 − ε/‖a_t − c‖)₊.  Both methods run
-semismooth Newton on F with an Armijo line search (the plain fixed point of
-EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
-
-* ``"dual"`` (dual-domain): c = m + Σ_j κ_j x_j with x_j = a_j − m centred at the
-  weighted mean m.  Every quantity comes from the (T+1)×(T+1) Gram matrix
-  G = X Xᵀ, formed once; an iteration costs O(T³) (the Newton solve) and nothing
-  per parameter.  One more pass rebuilds θ.
-* ``"primal"``: the same Newton iteration held in parameter space, recomputing
-  the inner products of v_j = c − a_j at every iteration, O(T² S) per iteration.
-
-Gradients: the loop runs on stopped gradients, then one full Newton step is taken
-differentiably from the solution.  At a solution the Newton map has zero
-Jacobian in its starting point, so this gives exactly the implicit-function
-derivative, for forward and reverse mode, at the cost of one extra O(T³) solve.
+Gradients: the iteration runs on stopped gradients, then one full Newton step is
+taken differentiably from the solution.  At a solution the Newton map has zero
+Jacobian in its starting point, so this gives the implicit-function derivative
+(forward and reverse mode) for one extra solve.
 
 Degeneracies: ε = 0 gives the weighted mean (consensus); ε = ∞ (or any ε beyond
-the points' spread) gives θ_t = a_t; a_t = c gives finite values and gradients.
-With w_g = 0, c is not unique when all a_t fit in one ball of radius ε: the
-result is then the point Newton reaches from the weighted mean of the a_t (the
-weighted mean itself when it already fits); the θ_t are unique either way.
+twice the points' spread, :func:`cljax.projection._terms.clip_radius`) gives
+θ_t = a_t; a_t = c gives finite values and gradients.  With w_g = 0, c is not
+unique when all a_t fit in one ball of radius ε: the result is the point Newton
+reaches from the weighted mean of the a_t (the mean itself when it already
+fits); the θ_t are unique and equal the a_t.  There, **on purpose, the derivative
+of θ_g is set to 0** (θ_g is any point of a set) and that of θ_t to the identity.
 
-Non-finite inputs: a NaN or inf in any a_j propagates to every output (the
-tasks are coupled through c); ``residual`` is then NaN and ``converged`` False.
+Non-finite inputs: a NaN or inf in any a_j propagates to the outputs (the tasks
+are coupled through c); ``residual`` is then NaN and ``converged`` False.
 """
 
 from __future__ import annotations
@@ -52,25 +62,31 @@ from jax import lax
 
 from cljax._src import checks as checks
 from cljax._src.tree import per_task_sq_norm, safe_sqrt, sq_norm, sub
+from cljax.projection import _terms as terms
 
 PyTree = Any
-Method = Literal["dual", "primal"]
+Solver = Literal["auto", "dual", "primal", "fixed"]
+SOLVERS = ("auto", "dual", "primal", "fixed")
 
-_ARMIJO = 1e-4
-_NUM_STEP_SIZES = 20  # step sizes 1, 1/2, ..., 2^-19, tried at once (branch-free)
+DEFAULT_MAX_ITER = 100  # while-loop solvers
+FIXED_ITERATIONS = 16  # "fixed": Newton steps taken (the fuzz test needs up to 16)
+BISECTIONS = 8  # exact line search on [0, 1]: bisections on the slope
+SMALL_MAX_PARAMS = 3  # "auto" picks "primal" (S × S Newton) up to this many parameters ...
+SMALL_MAX_TASKS = 64  # ... and this many tasks
+CHUNK = 32768  # "dual": columns per block of the streaming Gram pass
 
 
 class ProjectionResult(NamedTuple):
-    """Output of :func:`project_cross_learning`.
+    """Output of :func:`project_cross_learning` (every algorithm).
 
     Attributes:
       task_params: θ_1..θ_T, a task tree.
       global_params: θ_g = c, a global tree.
       iterations: Newton iterations taken.
-      residual: length of the Newton step at the last iterate of the loop, an
-        estimate of the distance of θ_g to the solution, in parameter units
-        (one more Newton step follows it).
-      converged: residual ≤ tol · (spread of the points).
+      residual: length of the Newton step at the last iterate, an estimate of the
+        distance of θ_g to the solution in parameter units (one more Newton step
+        follows it); NaN when an input is not finite.
+      converged: residual ≤ tol · (spread of the points), and every input finite.
     """
 
     task_params: PyTree
@@ -81,199 +97,349 @@ class ProjectionResult(NamedTuple):
 
 
 # ---------------------------------------------------------------------------
-# Newton on F, written on the inner products P_jk = ⟨c − a_j, c − a_k⟩.
+# Validation and the problem in flat form
 # ---------------------------------------------------------------------------
 
 
-def _distance_terms(q, eps_vec, w):
-    """Per-point quantities from squared distances q_j = ‖c − a_j‖².
-
-    Returns r_j, ρ_j = (1 − ε_j / r_j)₊ (1 when ε_j = 0), the excess
-    (r_j − ε_j)₊ and the curvature weights d_j = 2 w_j ε_j / r_j³ [r_j > ε_j].
-    """
-    r = safe_sqrt(q)
-    excess = jnp.maximum(r - eps_vec, 0.0)
-    den = jnp.maximum(r, eps_vec)
-    rho = jnp.where(den > 0, excess / jnp.where(den > 0, den, 1.0), 1.0)
-    outside = r > eps_vec
-    r_safe = jnp.where(outside, r, 1.0)
-    curv = jnp.where(outside, 2.0 * w * eps_vec / r_safe**3, 0.0)
-    return r, rho, excess, curv
+class _Problem(NamedTuple):
+    tasks: list  # (T, m_l) per leaf, compute dtype
+    globals_: list  # (m_l,) per leaf
+    task_leaves: list  # the original leaves (shapes, dtypes)
+    global_leaves: list
+    treedef: Any
+    w: jax.Array  # (n,) weights [w_g, w_1..w_T]
+    eps: jax.Array
+    dtype: Any
 
 
-def _objective(q, eps_vec, w):
-    _, _, excess, _ = _distance_terms(q, eps_vec, w)
-    return jnp.sum(w * excess**2)
+def _resolve_solver(solver, method):
+    if method is not None:
+        if solver not in (None, "auto") and solver != method:
+            raise ValueError(f"solver={solver!r} and method={method!r} disagree; pass one")
+        solver = method
+    solver = "auto" if solver is None else solver
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    return solver
 
 
-def _newton_direction(P, eps_vec, w, total_weight):
-    """Newton direction Δc = Σ_j β_j v_j of F at c, from P_jk = ⟨v_j, v_k⟩.
-
-    ∇F = Σ_j g_j v_j with g = 2 w ρ; the generalised Hessian is
-    αI + Σ_j d_j v_j v_jᵀ with α = 2 Σ_j w_j ρ_j.  Woodbury with E = diag(√d):
-    β = −(g − E (αI + E P E)⁻¹ E P g) / α.
-
-    Returns β, the gradient coefficients g and α.
-    """
-    q = jnp.diagonal(P)
-    _, rho, _, curv = _distance_terms(q, eps_vec, w)
-    g = 2.0 * w * rho
-    tiny = jnp.finfo(P.dtype).eps * 2.0 * total_weight
-    alpha = jnp.sum(g) + tiny
-    e = safe_sqrt(curv)  # curv is exactly 0 for inactive points: sqrt would give NaN gradients
-    inner = e[:, None] * P * e[None, :]
-    inner = 0.5 * (inner + inner.T) + alpha * jnp.eye(P.shape[0], dtype=P.dtype)
-    y = jax.scipy.linalg.solve(inner, e * (P @ g), assume_a="pos")
-    beta = -(g - e * y) / alpha
-    return beta, g
-
-
-class _Search(NamedTuple):
-    """F along the Newton ray c + τΔc: ‖c + τΔc − a_j‖² = q_j + 2τ p_j + τ² h."""
-
-    q: jax.Array  # q_j = ‖c − a_j‖²
-    p: jax.Array  # p_j = ⟨c − a_j, Δc⟩
-    h: jax.Array  # ‖Δc‖²
-    slope: jax.Array  # F'(0) = ⟨∇F, Δc⟩
-
-
-def _line_search(search, eps_vec, w):
-    """Armijo backtracking, all step sizes at once: F(τ) costs O(T) per trial.
-
-    Returns the first step size 1, 1/2, 1/4, ... that passes (0 if none does).
-    """
-    q, p, h, slope = search
-    taus = 0.5 ** jnp.arange(_NUM_STEP_SIZES, dtype=q.dtype)
-    q_tau = jnp.maximum(q[None] + 2 * taus[:, None] * p[None] + taus[:, None] ** 2 * h, 0.0)
-    f_tau = jax.vmap(_objective, in_axes=(0, None, None))(q_tau, eps_vec, w)
-    f0 = _objective(q, eps_vec, w)
-    ok = (f_tau <= f0 + _ARMIJO * taus * slope) & (slope < 0)
-    first = jnp.argmax(ok)
-    return jnp.where(jnp.any(ok), taus[first], 0.0)
-
-
-def _gram_newton(P, eps_vec, w, total_weight):
-    """Newton step coefficients β and the line-search terms, from P.
-
-    The residual is ‖Δc‖ = √(βᵀPβ), the Newton step length: near the solution it
-    estimates the distance of c to it, also where F is flat (a gradient norm
-    would understate it there, e.g. with w_g = 0).
-    """
-    beta, g = _newton_direction(P, eps_vec, w, total_weight)
-    p = P @ beta
-    h = jnp.maximum(beta @ p, 0.0)
-    return beta, _Search(jnp.diagonal(P), p, h, g @ p), safe_sqrt(h)
-
-
-def _parameter_space_newton(c, points, eps_vec, w, total_weight):
-    """Newton step Δc = −H⁻¹∇F held in parameter space, for S ≤ T + 1 numbers.
-
-    v_j = c − a_j, ∇F = Σ_j g_j v_j, H = αI + Σ_j d_j v_j v_jᵀ (S × S), the same
-    step as the Woodbury form of :func:`_newton_direction` at O(T S² + S³).
-    """
-    v = c[None] - points
-    q = jnp.sum(v * v, axis=1)
-    _, rho, _, curv = _distance_terms(q, eps_vec, w)
-    g = 2.0 * w * rho
-    grad = g @ v
-    alpha = jnp.sum(g) + jnp.finfo(c.dtype).eps * 2.0 * total_weight
-    hess = (v.T * curv) @ v + alpha * jnp.eye(c.shape[0], dtype=c.dtype)
-    step = -jax.scipy.linalg.solve(hess, grad, assume_a="pos")
-    p = v @ step
-    h = step @ step
-    return step, _Search(q, p, h, grad @ step), safe_sqrt(h)
-
-
-def _with_flat_derivatives(out_rows, rows, flat):
-    """Where F is flat at the solution, keep the values, fix the derivatives.
-
-    With w_g = 0 and every a_t within ε of c (F(c) ≈ 0), the θ_t are the a_t
-    (the separate answer) but c is not unique: F's Hessian is singular and the
-    implicit derivative through the last Newton step is not defined.  There
-    θ_t = a_t holds on a neighbourhood, so the Jacobian is I; c, being any
-    point of a set, gets a zero derivative.
-    """
-    def fix(out, row):
-        task = row[1:] + lax.stop_gradient(out[1:] - row[1:])
-        fixed = jnp.concatenate([lax.stop_gradient(out[:1]), task], axis=0)
-        return jnp.where(flat, fixed, out)
-
-    return [fix(o, r) for o, r in zip(out_rows, rows)]
-
-
-class _LoopState(NamedTuple):
-    point: Any  # κ (dual), c (primal)
-    step: jax.Array  # Newton step at point: β (Gram forms) or Δc (parameter space)
-    search: _Search
-    residual: jax.Array
-    iteration: jax.Array
-    stalled: jax.Array
-
-
-def _newton_loop(point0, measure, move, eps_vec, w, stop_at, max_iter):
-    """Semismooth Newton with line search, as a ``lax.while_loop``.
-
-    ``measure(point)`` gives (step, search terms, residual) and
-    ``move(point, step, tau)`` takes the step.
-    """
-
-    def cond(s):
-        return (s.iteration < max_iter) & ~(s.residual <= stop_at) & ~s.stalled
-
-    def body(s):
-        tau = _line_search(s.search, eps_vec, w)
-        point = move(s.point, s.step, tau)
-        return _LoopState(point, *measure(point), s.iteration + 1, tau == 0)
-
-    init = _LoopState(point0, *measure(point0), jnp.asarray(0, jnp.int32), jnp.asarray(False))
-    return lax.while_loop(cond, body, init)
-
-
-# ---------------------------------------------------------------------------
-# Public function
-# ---------------------------------------------------------------------------
-
-
-def _flat_rows(task_leaf, global_leaf):
-    """(T+1, m) rows [a_g; a_1..a_T] of one leaf."""
-    t = task_leaf.shape[0]
-    return jnp.concatenate(
-        [global_leaf.reshape(1, -1), task_leaf.reshape(t, -1)], axis=0)
-
-
-def _unit(rows, anchors):
-    """A power of two near max_j ‖a_j − m‖_∞ (1 when every point equals m)."""
-    big = functools.reduce(
-        jnp.maximum, [jnp.max(jnp.abs(r - m[None])) for r, m in zip(rows, anchors)])
-    finite = jnp.isfinite(big) & (big > 0)
-    return jnp.where(finite, jnp.exp2(jnp.round(jnp.log2(jnp.where(finite, big, 1.0)))), 1.0)
-
-
-def _prepare(task_params, global_params, eps, task_weights, global_weight):
+def _prepare(task_params, global_params, eps, task_weights, global_weight) -> _Problem:
     t = checks.task_count(task_params, "task_params")
     checks.check_float_leaves(task_params, "task_params")
+    checks.check_nonempty_leaves(task_params, "task_params", lead=1)
+    global_weight = checks.check_scalar_weight(global_weight)
     if global_params is None:
-        # a_g does not enter the problem when w_g = 0; any placeholder will do.
+        # a_g does not enter the problem when w_g = 0; a task point will do.
         if checks.is_concrete(global_weight):
             if float(np.asarray(global_weight)) != 0:
                 raise ValueError(f"global_params=None needs global_weight=0, got {global_weight}")
         else:
             global_weight = eqx.error_if(global_weight, global_weight != 0,
                                          "global_params=None needs global_weight=0")
-        global_params = jax.tree_util.tree_map(lambda x: jnp.mean(x, axis=0), task_params)
+        global_params = jax.tree_util.tree_map(lambda x: x[0], task_params)
     checks.check_float_leaves(global_params, "global_params")
     checks.check_global_matches(task_params, global_params)
     eps = checks.check_eps(eps)
+    task_leaves, treedef = jax.tree_util.tree_flatten(task_params)
+    global_leaves = jax.tree_util.tree_leaves(global_params)
     # Half-precision points are projected in float32 and the result cast back.
-    dtype = jnp.promote_types(jnp.result_type(*jax.tree_util.tree_leaves(task_params),
-                                              *jax.tree_util.tree_leaves(global_params)),
-                              jnp.float32)
+    dtype = jnp.promote_types(jnp.result_type(*task_leaves, *global_leaves), jnp.float32)
     if task_weights is None:
         task_weights = jnp.ones((t,), dtype)
-    task_weights = checks.check_weights(jnp.asarray(task_weights), t)
-    global_weight = checks.check_scalar_weight(jnp.asarray(global_weight))
-    w = jnp.concatenate([jnp.reshape(global_weight, (1,)), task_weights]).astype(dtype)
-    return t, global_params, jnp.asarray(eps, dtype), w, dtype
+    task_weights = checks.check_weights(task_weights, t)
+    w = jnp.concatenate([jnp.reshape(jnp.asarray(global_weight), (1,)),
+                         jnp.asarray(task_weights)]).astype(dtype)
+    tasks = [jnp.asarray(x, dtype).reshape(t, -1) for x in task_leaves]
+    globals_ = [jnp.asarray(x, dtype).reshape(-1) for x in global_leaves]
+    return _Problem(tasks, globals_, task_leaves, global_leaves, treedef, w,
+                    jnp.asarray(eps, dtype), dtype)
+
+
+def _pow2(big):
+    """A power of two near ``big`` (1 where big is 0 or not finite)."""
+    ok = jnp.isfinite(big) & (big > 0)
+    return jnp.where(ok, jnp.exp2(jnp.round(jnp.log2(jnp.where(ok, big, 1.0)))), 1.0)
+
+
+def _auto(problem) -> str:
+    t = problem.tasks[0].shape[0]
+    s = sum(x.shape[1] for x in problem.tasks)
+    return "primal" if (s <= SMALL_MAX_PARAMS and t <= SMALL_MAX_TASKS) else "dual"
+
+
+# ---------------------------------------------------------------------------
+# Gram matrix in one streaming pass: no centred, scaled or stacked copy
+# ---------------------------------------------------------------------------
+
+
+def _accumulate(state, block):
+    """Add the Gram matrix of ``block`` (n, k) to (G, U), G in units of U².
+
+    U is a power of two near the largest |entry| seen, raised as blocks come in
+    (G rescaled exactly by a power of two), so G neither overflows nor underflows.
+    """
+    gram, unit = state
+    new_unit = jnp.maximum(unit, _pow2(jnp.max(jnp.abs(block))))
+    y = block / new_unit
+    gram = gram * (unit / new_unit) ** 2 + lax.dot_general(
+        y, y, (((1,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return gram, new_unit
+
+
+def _block(task, glob, ref):
+    """Rows [a_g; a_1..a_T] − a_ref of one block of columns, (n, k)."""
+    return jnp.concatenate([glob[None], task], axis=0) - ref[None]
+
+
+def _gram(problem, refs):
+    """(G, U): Gram matrix of (a_j − a_ref)/U over all leaves, and the unit U."""
+    n = problem.tasks[0].shape[0] + 1
+    dtype = problem.dtype
+    state = (jnp.zeros((n, n), dtype), jnp.zeros((), dtype))
+    for task, glob, ref in zip(problem.tasks, problem.globals_, refs):
+        m = task.shape[1]
+        full = (m // CHUNK) * CHUNK if m > CHUNK else 0
+        if full:
+            def body(st, i, task=task, glob=glob, ref=ref):
+                sl = functools.partial(lax.dynamic_slice_in_dim, start_index=i * CHUNK,
+                                       slice_size=CHUNK, axis=-1)
+                return _accumulate(st, _block(sl(task), sl(glob), sl(ref))), None
+
+            state, _ = lax.scan(body, state, jnp.arange(m // CHUNK))
+        if m > full:
+            state = _accumulate(state, _block(task[:, full:], glob[full:], ref[full:]))
+    return state
+
+
+# ---------------------------------------------------------------------------
+# The Newton loop (dual and primal)
+# ---------------------------------------------------------------------------
+
+
+class _LoopState(NamedTuple):
+    point: Any  # κ (dual), c (primal)
+    step: Any  # what ``move`` needs: γ (dual), Δc (primal)
+    search: terms.Search
+    residual: jax.Array
+    iteration: jax.Array
+
+
+def _newton_loop(point0, measure, move, radii, w, stop_at, max_iter):
+    """Semismooth Newton with the shared exact line search, as a ``lax.while_loop``.
+
+    ``measure(point)`` gives (step, search terms, residual) and
+    ``move(point, step, tau)`` takes the step.
+    """
+
+    def cond(s):
+        return (s.iteration < max_iter) & ~(s.residual <= stop_at)
+
+    def body(s):
+        tau = terms.exact_line_search(s.search, radii, w, BISECTIONS)
+        point = move(s.point, s.step, tau)
+        return _LoopState(point, *measure(point), s.iteration + 1)
+
+    init = _LoopState(point0, *measure(point0), jnp.asarray(0, jnp.int32))
+    return lax.while_loop(cond, body, init)
+
+
+def _spread(q, w):
+    """max_j ‖a_j − m‖ over the points with w_j > 0, from q_j = ‖m − a_j‖²."""
+    return safe_sqrt(jnp.max(jnp.where(w > 0, q, 0.0)))
+
+
+def _solve_dual(problem, tol, max_iter):
+    """Gram / dual-domain Newton.  Returns (c leaves, θ_t leaves, loop, F at the end, stop_at)."""
+    w, dtype = problem.w, problem.dtype
+    n = w.shape[0]
+    total = jnp.sum(w)
+    u = w / total
+    eye = jnp.eye(n, dtype=dtype)
+    refs = [task[0] for task in problem.tasks]
+    gram, unit = _gram(problem, refs)
+    unit = lax.stop_gradient(unit)
+
+    def inner_products(kappa, G):
+        gk = G @ kappa
+        return G - gk[:, None] - gk[None, :] + kappa @ gk
+
+    q_mean = jnp.diagonal(inner_products(u, gram))
+    spread = _spread(q_mean, w)
+    radii = terms.radii_of(terms.clip_radius(problem.eps / unit, spread), n, dtype)
+    stop_at = tol * spread
+
+    def measure_with(G, radii, w, total):
+        def measure(kappa):
+            beta, search, _ = terms.newton_gram(inner_products(kappa, G), radii, w, total)
+            # Δc = Σ β_j (c − a_j) = Σ γ_k (a_k − a_ref), γ = (Σβ) κ − β.  ‖Δc‖² = γᵀGγ has
+            # no cancellation (βᵀPβ would lose half the digits when Σβ_j v_j ≈ 0).
+            gamma = jnp.sum(beta) * kappa - beta
+            h = jnp.maximum(gamma @ (G @ gamma), 0.0)
+            return gamma, search._replace(h=h), safe_sqrt(h)
+        return measure
+
+    def move(kappa, gamma, tau):
+        return kappa + tau * gamma
+
+    @jax.custom_jvp
+    def solution(G, radii, w, total, u, stop_at):
+        """κ* (the loop's last iterate plus its Newton step, already measured), the
+        residual and the iteration count (as a float, for the tangent rule)."""
+        loop = _newton_loop(u, measure_with(G, radii, w, total), move, radii, w,
+                            stop_at, max_iter)
+        return loop.point + loop.step, loop.residual, loop.iteration.astype(G.dtype)
+
+    @solution.defjvp
+    def _(primals, tangents):
+        # Implicit derivative: one Newton step from κ*, differentiated (its Jacobian
+        # in the starting point vanishes at a solution).  Only traced when derivatives
+        # are asked for: a plain call does no extra O(T³) solve.
+        out = solution(*primals)
+        _, tangent = jax.jvp(lambda *args: measure_with(*args)(out[0])[0], primals[:4],
+                             tangents[:4])
+        return out, (tangent, jnp.zeros_like(out[1]), jnp.zeros_like(out[2]))
+
+    kappa, residual, iteration = solution(gram, radii, w, total, lax.stop_gradient(u),
+                                          lax.stop_gradient(stop_at))
+    loop = _LoopState(None, None, None, lax.stop_gradient(residual),
+                      lax.stop_gradient(iteration).astype(jnp.int32))
+    q = jnp.diagonal(inner_products(kappa, gram))
+    _, rho, _, _ = terms.distance_terms(q, radii, w)
+    # Rebuild from the original leaves: c = a_ref + Σ_k κ_k (a_k − a_ref),
+    # θ_t = a_t + ρ_t (c − a_t).  For few tasks, as sums of broadcast terms
+    # (one fused pass, no copy); else as a matrix product.
+    finite = jnp.all(jnp.isfinite(jnp.diagonal(gram)))
+    cs, thetas = [], []
+    for task, glob, ref in zip(problem.tasks, problem.globals_, refs):
+        if n <= 17:
+            c = ref + kappa[0] * (glob - ref)
+            for k in range(1, n):
+                c = c + kappa[k] * (task[k - 1] - ref)
+        else:
+            c = ref + kappa[0] * (glob - ref) + kappa[1:] @ (task - ref[None])
+        cs.append(c)
+        thetas.append(task + rho[1:, None] * (c[None] - task))
+    return cs, thetas, loop, terms.objective(q, radii, w), stop_at, unit, finite
+
+
+def _rows(problem):
+    """Stacked scaled rows (a_j − m)/U of every leaf, the anchors m and the unit U."""
+    w = problem.w
+    total = jnp.sum(w)
+    rows = [jnp.concatenate([g[None], t], axis=0) for t, g in zip(problem.tasks, problem.globals_)]
+    anchors = [(w @ r) / total for r in rows]
+    big = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(r - m[None]))
+                                         for r, m in zip(rows, anchors)])
+    unit = lax.stop_gradient(_pow2(big))
+    return [(r - m[None]) / unit for r, m in zip(rows, anchors)], anchors, unit, jnp.isfinite(big)
+
+
+def _radii_and_stop(xs, problem, tol):
+    q = sum(jnp.sum(x * x, axis=1) for x in xs)
+    spread = _spread(q, problem.w)
+    n = problem.w.shape[0]
+    return terms.radii_of(terms.clip_radius(problem.eps, spread), n, problem.dtype), tol * spread
+
+
+def _solve_primal(problem, tol, max_iter, fixed=False):
+    w, dtype = problem.w, problem.dtype
+    total = jnp.sum(w)
+    xs, anchors, unit, finite = _rows(problem)
+    problem = problem._replace(eps=problem.eps / unit)
+    radii, stop_at = _radii_and_stop(xs, problem, tol)
+    frozen = [lax.stop_gradient(v) for v in (radii, w, total)]
+    loop_args = (frozen[0], frozen[1], lax.stop_gradient(stop_at), max_iter)
+    num_params = sum(x.shape[1] for x in xs)
+    n = w.shape[0]
+
+    if fixed or num_params <= n:
+        # Few parameters: Newton on the S × S Hessian, on the stacked rows.
+        points = jnp.concatenate(xs, axis=1)
+
+        def measure_with(points, radii, w, total):
+            def measure(c):
+                step, search, _, _ = terms.newton_parameter(c[None] - points, radii, w, total)
+                return step, search, safe_sqrt(search.h)
+            return measure
+
+        if fixed:
+            c = fixed_newton(points, radii, w, max_iter)
+            loop = _LoopState(None, None, None, None, jnp.asarray(max_iter, jnp.int32))
+        else:
+            loop = _newton_loop(jnp.zeros((num_params,), dtype),
+                                measure_with(lax.stop_gradient(points), *frozen),
+                                lambda c, step, tau: c + tau * step, *loop_args)
+            c = _pair_polish(lax.stop_gradient(loop.point), lax.stop_gradient(points),
+                             *frozen[:2])
+        step, search, residual = measure_with(points, radii, w, total)(c)
+        loop = loop._replace(search=search, residual=lax.stop_gradient(residual))
+        c = c + step
+        bounds = np.cumsum([0] + [x.shape[1] for x in xs])
+        c_leaves = [c[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    else:
+        def measure_with(points, radii, w, total):
+            def measure(c):
+                vs = [cl[None] - r for cl, r in zip(c, points)]
+                beta, search, _ = terms.newton_gram(sum(v @ v.T for v in vs), radii, w, total)
+                # Δc formed explicitly: its norm without cancellation.
+                delta = [beta @ v for v in vs]
+                h = sq_norm(delta)
+                return delta, search._replace(h=h), safe_sqrt(h)
+            return measure
+
+        loop = _newton_loop([jnp.zeros_like(m) for m in anchors],
+                            measure_with([lax.stop_gradient(x) for x in xs], *frozen),
+                            lambda c, d, tau: [cl + tau * dl for cl, dl in zip(c, d)],
+                            *loop_args)
+        c = [lax.stop_gradient(cl) for cl in loop.point]
+        delta, _, _ = measure_with(xs, radii, w, total)(c)
+        c_leaves = [cl + dl for cl, dl in zip(c, delta)]
+    q = sum(jnp.sum((cl[None] - x) ** 2, axis=1) for cl, x in zip(c_leaves, xs))
+    _, rho, _, _ = terms.distance_terms(q, radii, w)
+    cs = [m + unit * cl for m, cl in zip(anchors, c_leaves)]
+    thetas = [t + rho[1:, None] * (c[None] - t) for t, c in zip(problem.tasks, cs)]
+    return cs, thetas, loop, terms.objective(q, radii, w), stop_at, unit, finite
+
+
+# ---------------------------------------------------------------------------
+# "fixed": a fixed number of safeguarded Newton steps (tiny problems)
+# ---------------------------------------------------------------------------
+
+
+def _pair_polish(c, points, radii, w):
+    """With w_g = 0 and T ≥ 2, the two-active-task closed form
+    (:func:`._terms.pair_point`) replaces c if it is at least as good."""
+    if points.shape[0] < 3:
+        return c
+    q = jnp.sum((c[None] - points) ** 2, axis=1)
+    pair = terms.pair_point(points[1:], w[1:], radii[1], q[1:])
+    f = terms.objective(q, radii, w)
+    f_pair = terms.objective(jnp.sum((pair[None] - points) ** 2, axis=1), radii, w)
+    return jnp.where((w[0] == 0) & (f_pair <= f), pair, c)
+
+
+def fixed_newton(points, radii, w, iterations: int):
+    """c minimising F for ``points`` (n, S) (row 0 the global point), no while loop.
+
+    Exactly ``iterations`` Newton steps in parameter space (the step of
+    ``"primal"`` for S ≤ T + 1), each with the exact line search, from the
+    weighted mean (exact at ε = 0 and whenever every a_t lies within ε of it),
+    then the two-task closed form.  Returns c on stopped gradients.
+    """
+    points, radii, w = (lax.stop_gradient(x) for x in (points, radii, w))
+    total = jnp.sum(w)
+
+    def body(_, c):
+        step, search, _, _ = terms.newton_parameter(c[None] - points, radii, w, total)
+        return c + terms.exact_line_search(search, radii, w, BISECTIONS) * step
+
+    c = lax.fori_loop(0, iterations, body, (w @ points) / total)
+    return _pair_polish(c, points, radii, w)
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------
 
 
 def project_cross_learning(
@@ -283,15 +449,20 @@ def project_cross_learning(
     *,
     task_weights=None,
     global_weight=1.0,
-    method: Method = "dual",
+    solver: Solver | None = None,
     tol: float | None = None,
-    max_iter: int = 100,
+    max_iter: int | None = None,
+    method: Solver | None = None,
 ) -> ProjectionResult:
     """Project onto the cross-learning set {‖θ_t − θ_g‖ ≤ ε} (DESIGN §2).
 
     Solves min Σ_t w_t ‖θ_t − a_t‖² + w_g ‖θ_g − a_g‖² s.t. ‖θ_t − θ_g‖ ≤ ε,
     whose stationarity conditions are EUSIPCO eqs. 12–13:
     c = (w_g a_g + Σ w_t ρ_t a_t)/(w_g + Σ w_t ρ_t), θ_t = (1 − ρ_t) a_t + ρ_t c.
+
+    With w_g = 0 and every a_t within ε of one point, θ_t = a_t and θ_g is not
+    unique: the derivative of θ_g is then set to 0 on purpose (that of θ_t is the
+    identity).  A NaN or inf in any input gives residual NaN, converged False.
 
     Args:
       task_params: a_1..a_T, a pytree whose leaves have a leading task axis T.
@@ -300,127 +471,80 @@ def project_cross_learning(
       eps: the radius ε ≥ 0, a scalar (``inf`` allowed).
       task_weights: w_t > 0, shape (T,); default all ones.
       global_weight: w_g ≥ 0 (1 for the ADMM z-step, 0 for the estimator).
-      method: ``"dual"`` (Gram matrix, cost per iteration independent of the
-        parameter count) or ``"primal"`` (Newton in parameter space).
-      tol: stop when the residual ≤ tol × (spread of the points); default
-        √(machine epsilon) of the dtype.  One more Newton step always follows.
-      max_iter: cap on Newton iterations.
+      solver: ``"auto"`` (default), ``"dual"`` (Gram matrix, cost per iteration
+        independent of the parameter count), ``"primal"`` (Newton in parameter
+        space) or ``"fixed"`` (a fixed number of Newton steps, no while loop).
+        ``"auto"`` picks ``"primal"`` for tiny problems (≤ 3 parameters), else
+        ``"dual"``.  See the module docstring.
+      tol: converged when the last Newton step ≤ tol × (spread of the points);
+        default √(machine epsilon) of the dtype.  One more Newton step follows.
+      max_iter: cap on Newton iterations (default 100); for ``"fixed"``, the
+        number of iterations taken (default 16).
+      method: the former name of ``solver``, still accepted.
 
     Returns:
       A :class:`ProjectionResult`.
     """
-    if method not in ("dual", "primal"):
-        raise ValueError(f"method must be 'dual' or 'primal', got {method!r}")
-    if not (isinstance(max_iter, int) and max_iter >= 0):
+    solver = _resolve_solver(solver, method)
+    if not (max_iter is None or (isinstance(max_iter, int) and not isinstance(max_iter, bool)
+                                 and max_iter >= 0)):
         raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
-    t, global_params, eps, w, dtype = _prepare(
-        task_params, global_params, eps, task_weights, global_weight)
+    problem = _prepare(task_params, global_params, eps, task_weights, global_weight)
     if tol is None:
-        tol = float(np.sqrt(jnp.finfo(dtype).eps))
+        tol = float(np.sqrt(jnp.finfo(problem.dtype).eps))
     checks.check_positive(tol, "tol")
-    total_weight = jnp.sum(w)
-
-    task_leaves, treedef = jax.tree_util.tree_flatten(task_params)
-    global_leaves = jax.tree_util.tree_leaves(global_params)
-    rows = [_flat_rows(tl.astype(dtype), gl.astype(dtype))
-            for tl, gl in zip(task_leaves, global_leaves)]
-    anchors = [(w @ r) / total_weight for r in rows]
-    # Work in centred coordinates divided by a power of two near max|a_j − m|:
-    # the answer is equivariant under this change of units, and the Gram matrix
-    # then neither overflows nor underflows, whatever the scale of the points.
-    scale = lax.stop_gradient(_unit(rows, anchors))
-    xs = [(r - m[None]) / scale for r, m in zip(rows, anchors)]
-    gram = sum(x @ x.T for x in xs)
-
-    # Beyond the points' spread every ε gives the same answer; clipping there
-    # keeps inf out of the arithmetic (and its gradient is then exactly 0).
-    # When all points coincide, any ε > 0 leaves every constraint inactive.
-    spread = safe_sqrt(jnp.max(jnp.diagonal(gram)))
-    eps_eff = jnp.minimum(eps / scale, jnp.where(spread > 0, 2.0 * spread, 1.0))
-    eps_vec = jnp.concatenate([jnp.zeros((1,), dtype), jnp.full((t,), 1.0, dtype) * eps_eff])
-    stop_at = tol * spread
-    n = t + 1
-    eye = jnp.eye(n, dtype=dtype)
-    frozen = [lax.stop_gradient(v) for v in (eps_vec, w, total_weight)]
-    loop_args = (frozen[0], frozen[1], lax.stop_gradient(stop_at), max_iter)
-    num_params = sum(x.shape[1] for x in xs)
-
-    if method == "dual":
-        def inner_products(kappa, G):
-            gk = G @ kappa
-            return G - gk[:, None] - gk[None, :] + kappa @ gk
-
-        def move(kappa, beta, tau):
-            # c + τ Σ β_j (c − a_j), with c − a_j = Xᵀ(κ − e_j)
-            return kappa + tau * ((kappa[:, None] - eye) @ beta)
-
-        G_const = lax.stop_gradient(gram)
-        loop = _newton_loop(
-            jnp.zeros((n,), dtype),
-            lambda k: _gram_newton(inner_products(k, G_const), *frozen), move, *loop_args)
-        kappa = lax.stop_gradient(loop.point)
-        beta, _, _ = _gram_newton(inner_products(kappa, gram), eps_vec, w, total_weight)
-        kappa = move(kappa, beta, 1.0)
-        _, rho, _, _ = _distance_terms(jnp.diagonal(inner_products(kappa, gram)), eps_vec, w)
-        # θ_j = m + Σ_k K_jk x_k with K_j = e_j + ρ_j (κ − e_j); ρ_g = 1 so θ_g = c.
-        K = (eye + rho[:, None] * (kappa[None, :] - eye)) * scale
-        out_rows = [m[None] + K @ x for m, x in zip(anchors, xs)]
-    elif num_params <= n:
-        # Few parameters: Newton on the S × S Hessian, on the stacked rows.
-        points = jnp.concatenate(xs, axis=1)
-
-        def move(c, step, tau):
-            return c + tau * step
-
-        frozen_points = lax.stop_gradient(points)
-        loop = _newton_loop(
-            jnp.zeros((num_params,), dtype),
-            lambda c: _parameter_space_newton(c, frozen_points, *frozen), move, *loop_args)
-        c = lax.stop_gradient(loop.point)
-        step, _, _ = _parameter_space_newton(c, points, eps_vec, w, total_weight)
-        c = c + step
-        v = c[None] - points
-        _, rho, _, _ = _distance_terms(jnp.sum(v * v, axis=1), eps_vec, w)
-        out = points + rho[:, None] * v
-        bounds = np.cumsum([0] + [x.shape[1] for x in xs])
-        out_rows = [m[None] + scale * out[:, lo:hi]
-                    for m, lo, hi in zip(anchors, bounds[:-1], bounds[1:])]
+    if solver == "auto":
+        solver = _auto(problem)
+    if solver == "dual":
+        out = _solve_dual(problem, tol, DEFAULT_MAX_ITER if max_iter is None else max_iter)
+    elif solver == "primal":
+        out = _solve_primal(problem, tol, DEFAULT_MAX_ITER if max_iter is None else max_iter)
     else:
-        def primal_ops(points):
-            def inner_products(c):
-                return sum(v @ v.T for v in (cl[None] - r for cl, r in zip(c, points)))
+        out = _solve_primal(problem, tol, FIXED_ITERATIONS if max_iter is None else max_iter,
+                            fixed=True)
+    return _finish(problem, *out)
 
-            def move(c, beta, tau):
-                return [cl + tau * (beta @ (cl[None] - r)) for cl, r in zip(c, points)]
 
-            return inner_products, move
-
-        frozen_products, frozen_move = primal_ops([lax.stop_gradient(x) for x in xs])
-        loop = _newton_loop(
-            [jnp.zeros_like(m) for m in anchors],
-            lambda c: _gram_newton(frozen_products(c), *frozen), frozen_move, *loop_args)
-        inner_products, move = primal_ops(xs)
-        c = [lax.stop_gradient(cl) for cl in loop.point]
-        beta, _, _ = _gram_newton(inner_products(c), eps_vec, w, total_weight)
-        c = move(c, beta, 1.0)
-        _, rho, _, _ = _distance_terms(jnp.diagonal(inner_products(c)), eps_vec, w)
-        out_rows = [m[None] + scale * (x + rho[:, None] * (cl[None] - x))
-                    for m, cl, x in zip(anchors, c, xs)]
-
-    # w_g = 0 and F(c) ≈ 0 to the tolerance: every task fits in one ball of radius ε.
-    flat = lax.stop_gradient(
-        (w[0] == 0) & (_objective(loop.search.q, eps_vec, w) <= 4.0 * total_weight * stop_at**2))
-    out_rows = _with_flat_derivatives(out_rows, rows, flat)
-    global_out = [o[0].reshape(gl.shape).astype(gl.dtype)
-                  for o, gl in zip(out_rows, global_leaves)]
-    task_out = [o[1:].reshape(tl.shape).astype(tl.dtype) for o, tl in zip(out_rows, task_leaves)]
+def _finish(problem, cs, thetas, loop, f_end, stop_at, unit, finite):
+    """Derivative convention where F is flat, non-finite inputs, casts, the result."""
+    w = problem.w
+    # w_g = 0 and F ≈ 0 to the tolerance: every task fits in one ball of radius ε;
+    # θ_t = a_t on a neighbourhood (Jacobian I) and θ_g, any point of a set, gets
+    # a zero derivative.
+    flat = lax.stop_gradient((w[0] == 0) & (f_end <= 4.0 * jnp.sum(w) * stop_at**2))
+    thetas = [jnp.where(flat, t + lax.stop_gradient(th - t), th)
+              for t, th in zip(problem.tasks, thetas)]
+    cs = [jnp.where(flat, lax.stop_gradient(c), c) for c in cs]
+    finite = finite & jnp.isfinite(loop.residual)
+    residual = jnp.where(finite, loop.residual * unit, jnp.nan)
+    converged = finite & (loop.residual <= stop_at)
+    task_out = [th.reshape(tl.shape).astype(tl.dtype)
+                for th, tl in zip(thetas, problem.task_leaves)]
+    global_out = [c.reshape(gl.shape).astype(gl.dtype)
+                  for c, gl in zip(cs, problem.global_leaves)]
     return ProjectionResult(
-        task_params=jax.tree_util.tree_unflatten(treedef, task_out),
-        global_params=jax.tree_util.tree_unflatten(treedef, global_out),
+        task_params=jax.tree_util.tree_unflatten(problem.treedef, task_out),
+        global_params=jax.tree_util.tree_unflatten(problem.treedef, global_out),
         iterations=loop.iteration,
-        residual=loop.residual * scale,
-        converged=loop.residual <= stop_at,
+        residual=residual,
+        converged=converged,
     )
+
+
+def project_cross_learning_path(task_params, global_params, eps_grid, **options
+                                ) -> ProjectionResult:
+    """:func:`project_cross_learning` at every ε of ``eps_grid`` (E,): the same
+    :class:`ProjectionResult` with a leading ε axis on every field.
+
+    The work that does not depend on ε (validation, the Gram matrix of ``"dual"``)
+    is done once; the Newton solves run vmapped over the grid.  ``options`` are
+    those of :func:`project_cross_learning`.  For w_g = 0 and many small problems
+    where only a summary of θ is needed, :func:`map_cross_learning_path` is the
+    memory-lean, warm-started variant.
+    """
+    eps_grid = checks.check_eps_grid(eps_grid)
+    return jax.vmap(lambda e: project_cross_learning(task_params, global_params, e,
+                                                     **options))(eps_grid)
 
 
 def cross_learning_objective(task_params, global_params, points_task, points_global,

@@ -12,9 +12,9 @@ E = (1/T) Σ_t ‖θ̂_t − θ*_t‖² for
 Everything is pure and jitted: one call draws R realisations (a key each, from
 one PRNG key), vmaps over them in chunks (``lax.map`` with ``batch_size``, which
 bounds memory) and over the ε grid.  The projection (the w_g = 0 case) is solved
-along the whole ε grid by :func:`cljax.centre_path.map_cross_learning_path`
+along the whole ε grid by :func:`cljax.projection.map_cross_learning_path`
 (Newton on the centre warm-started from the previous ε, certified, with the cold
-solver :func:`cljax.centre_newton.project_centre_newton` wherever the
+solver :func:`cljax.projection.project_centre_newton` wherever the
 certificate fails).
 
 Theorem 1 (E[inf_ε E_CL(ε)] < E_C and < E_S) is estimated with inf over the
@@ -142,7 +142,7 @@ def realisation_errors(key, design: Design, eps_grid, *, selection: bool = False
     Here every ε is a cold solve; :func:`monte_carlo` passes ``cross_learning=False``
     (then the sample means are returned as ``"means"`` instead of E_CL / SURE) and
     computes E_CL and SURE for all realisations along the grid with
-    :func:`cljax.centre_path.map_cross_learning_path`."""
+    :func:`cljax.projection.map_cross_learning_path`."""
     dtype = dtype or jnp.result_type(float)
     centres = jnp.asarray(design.centres, dtype)
     samples = jnp.asarray(design.samples)
