@@ -9,8 +9,8 @@ builds for one with ``dual=method_of_multipliers(ρ)``, ρ = ``VisionConfig.dual
 Phase 1 chooses ρ on held-out seeds (default 10, 11, 12) by the best margin over the better
 baseline; phase 2 runs the chosen ρ on the reported seeds (0, 1, 2).  The baselines
 (separate, consensus) do not depend on the dual update and training is deterministic, so
-their accuracies are taken from the recorded runs (docs/issue5/regime_selection.jsonl for
-the held-out seeds, docs/issue5/runs.csv for the reported ones) unless ``--baselines``
+their accuracies are taken from the recorded runs (docs/results/vision_digits_study/regime_selection.jsonl for
+the held-out seeds, docs/results/vision_digits_study/runs.csv for the reported ones) unless ``--baselines``
 retrains them.  One JSON line per run, then one summary line per phase.
 
     python tools/vision_primal_dual_study.py --penalties 0.3,1,3 --grid 0,0.5
@@ -30,7 +30,7 @@ import cljax.experiments.vision.training as training
 from cljax.experiments.vision.digits import load_digits
 from cljax.solvers import PrimalDual, method_of_multipliers
 
-DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "issue5"
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results" / "vision_digits_study"
 
 
 def _method_of_multipliers_primal_dual(apply_fn, loss_fn, optimizer, dual_step_size, distance):

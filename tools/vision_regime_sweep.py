@@ -6,7 +6,7 @@ reported study does not use (default 10, 11, 12), and prints one JSON line per
 (candidate, mode, ε) with the mean test accuracy over seeds and the margin over
 the better baseline.  docs/vision.md records the sweep that set the defaults of
 ``cljax vision`` (η_D = 0.3, 30 epochs); the raw lines are in
-docs/issue5/regime_selection.jsonl.
+docs/results/vision_digits_study/regime_selection.jsonl.
 
     python tools/vision_regime_sweep.py --dual-steps 0.1,0.3,1,10 --epochs 30
 """

@@ -218,4 +218,5 @@ def is_main_process() -> bool:
 
 
 def process_count() -> int:
+    """The number of processes in the job (1 when not distributed)."""
     return jax.process_count()

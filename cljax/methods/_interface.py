@@ -392,6 +392,7 @@ def get_estimator(method: str, kind: str) -> Adapter:
 
 
 def applies(method: str, kind: str) -> bool:
+    """Whether ``method`` has an estimator for problems of ``kind`` ("means", "linear", ...)."""
     return kind in METHODS.get(method, {})
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 log = logging.getLogger("mkdocs.plugins.cljax_docstrings")
 
-PACKAGES = ("cljax", "cljax.projection", "cljax.solvers", "cljax.estimators", "cljax.methods")
+PACKAGES = ("cljax", "cljax.projection", "cljax.solvers", "cljax.estimators", "cljax.methods",
+            "cljax.distributed")
 
 
 def _public(module_name):
