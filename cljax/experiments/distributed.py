@@ -126,9 +126,12 @@ def covid_eps_sweep(problem, eps_grid, fit=None, *, mesh=None) -> dict:
         check_eps(eps, f"eps_grid[{k}]")
     mesh, axis, n = _mesh_axis(mesh)
     tasks = ce.task_arrays(problem)
+    counts = ce.count_task_arrays(problem)
     padded, e = _pad_rows(grid.astype(np.dtype(tasks.observed.dtype)), n)
     sweep = ce.eps_sweep_program(problem, fit)
-    z, zg, m = _split_map(lambda g, t: sweep(t, g), mesh, axis, padded, (tasks,))
+    # the sweep also returns the ε-free baselines; each block keeps only its ε results
+    z, zg, m = _split_map(lambda g, t, c: sweep(t, c, g)[:3], mesh, axis, padded,
+                          (tasks, counts))
     z, zg = z[:e], zg[:e]
     return {"eps": grid.tolist(),
             "beta": z[:, 0, 0].tolist(), "gamma": z[:, 0, 1].tolist(),
