@@ -199,8 +199,10 @@ def check_eps_grid(eps_grid, name: str = "eps_grid"):
         raise TypeError(f"{name} must hold real numbers, got dtype {grid.dtype}")
     if is_concrete(grid):
         value = np.asarray(grid, float)
-        if np.any(np.isnan(value) | (value < 0)):
-            raise ValueError(f"{name} must hold numbers >= 0 (inf allowed), got {value}")
+        for k, v in enumerate(value):
+            if np.isnan(v) or v < 0:
+                why = "is NaN" if np.isnan(v) else "is negative"
+                raise ValueError(f"{name}[{k}] = {v} {why}: radii must be >= 0 (inf allowed)")
         return grid
     return eqx.error_if(grid, jnp.any(jnp.isnan(grid) | (grid < 0)),
                         f"{name} must hold numbers >= 0 and no NaN")

@@ -71,13 +71,7 @@ def gaussian_monte_carlo(key, design, eps_grid, realisations: int, *, mesh=None,
     from cljax.projection._centre_newton import DEFAULT_ITERATIONS
     from cljax.projection._centre_path import map_cross_learning_path
 
-    if not (isinstance(realisations, (int, np.integer)) and realisations >= 1):
-        raise ValueError(f"realisations must be an int >= 1, got {realisations!r}")
-    grid = np.asarray(eps_grid, dtype=float)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError("eps_grid must be a non-empty 1-D array")
-    if np.any(np.isnan(grid)) or np.any(grid < 0):
-        raise ValueError("eps_grid values must be >= 0 (inf allowed)")
+    grid = studies.check_study_inputs(eps_grid, realisations)
     iterations = DEFAULT_ITERATIONS if iterations is None else iterations
     mesh, axis, n = _mesh_axis(mesh)
     keys, r = _pad_rows(jax.random.split(key, realisations), n)
@@ -114,16 +108,11 @@ def covid_eps_sweep(problem, eps_grid, fit=None, *, mesh=None) -> dict:
     the mesh size by repeating the last ε); the returned dict has the keys of
     ``eps_sweep``.
     """
-    from cljax._src.checks import check_eps
+    from cljax._src.checks import check_eps_grid
     from cljax.experiments.covid import experiment as ce
 
     fit = ce.SIRFit() if fit is None else fit
-    grid = np.asarray(eps_grid, float)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"eps_grid must be a non-empty 1-D sequence of eps values, got shape "
-                         f"{grid.shape}")
-    for k, eps in enumerate(grid):
-        check_eps(eps, f"eps_grid[{k}]")
+    grid = np.asarray(check_eps_grid(eps_grid), float)
     mesh, axis, n = _mesh_axis(mesh)
     tasks = ce.task_arrays(problem)
     counts = ce.count_task_arrays(problem)

@@ -45,7 +45,7 @@ import numpy as np
 
 from cljax.experiments.covid import sir as sir
 from cljax.solvers._admm import ADMM, authors_schedule
-from cljax._src.checks import check_eps
+from cljax._src.checks import check_eps, check_eps_grid
 from cljax.experiments.covid.cases import (DEFAULT_PEAK_FRACTION, CountryWindow, build_windows,
                                            check_protocol, cut_length, load_windows, target_of)
 from cljax.solvers._prox import LeastSquaresProx
@@ -482,12 +482,7 @@ def eps_sweep(problem: CovidProblem, eps_grid, fit: SIRFit = SIRFit(), progress=
     ``baselines`` holds the ε-free estimators (separate and both consensus fits) of
     the same program, each as :func:`run_estimators` reports it.
     """
-    grid = np.asarray(eps_grid, float)
-    if grid.ndim != 1 or grid.size == 0:
-        raise ValueError(f"eps_grid must be a non-empty 1-D sequence of eps values, got shape "
-                         f"{grid.shape}")
-    for k, eps in enumerate(grid):
-        check_eps(eps, f"eps_grid[{k}]")
+    grid = np.asarray(check_eps_grid(eps_grid), float)
     tasks = task_arrays(problem)
     counts = count_task_arrays(problem)
     grid = jnp.asarray(grid, tasks.observed.dtype)

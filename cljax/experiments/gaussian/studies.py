@@ -32,6 +32,7 @@ import numpy as np
 
 from cljax.projection._centre_newton import DEFAULT_ITERATIONS, project_centre_newton, projection_divergence
 from cljax.projection._centre_path import map_cross_learning_path
+from cljax._src.checks import check_eps_grid
 from cljax.experiments._common import mean_se
 from cljax.estimators._eps_selection import cv_curve, sure
 from cljax.estimators._means import james_stein
@@ -180,6 +181,13 @@ def _cl_errors(means, theta, centre, eps, truth, tau2, selection):
     return err, sure(means, theta, div, tau2)
 
 
+def check_study_inputs(eps_grid, realisations) -> np.ndarray:
+    """An int ``realisations`` ≥ 1 and a non-empty 1-D ``eps_grid`` of radii ≥ 0 (inf allowed)."""
+    if not (isinstance(realisations, (int, np.integer)) and realisations >= 1):
+        raise ValueError(f"realisations must be an int >= 1, got {realisations!r}")
+    return np.asarray(check_eps_grid(eps_grid), dtype=float)
+
+
 def monte_carlo(key, design: Design, eps_grid, realisations: int, *, selection=False,
                 folds=0, batch_size=2000, iterations=DEFAULT_ITERATIONS, dtype=None):
     """Per-realisation errors (arrays with a leading axis R) of ``realisations`` draws, jitted.
@@ -188,13 +196,7 @@ def monte_carlo(key, design: Design, eps_grid, realisations: int, *, selection=F
     ``batch_size`` inside one ``lax.map``; E_CL(ε) and SURE(ε) by the warm-started
     path solver over the whole grid (:mod:`cljax.projection._centre_path`, exact as the cold one).
     """
-    if not (isinstance(realisations, (int, np.integer)) and realisations >= 1):
-        raise ValueError(f"realisations must be an int >= 1, got {realisations!r}")
-    eps_grid = np.asarray(eps_grid, dtype=float)
-    if eps_grid.ndim != 1 or eps_grid.size == 0:
-        raise ValueError("eps_grid must be a non-empty 1-D array")
-    if np.any(np.isnan(eps_grid)) or np.any(eps_grid < 0):
-        raise ValueError("eps_grid values must be >= 0 (inf allowed)")
+    eps_grid = check_study_inputs(eps_grid, realisations)
 
     @jax.jit
     def run(key, grid):
