@@ -26,6 +26,9 @@ from typing import NamedTuple, Union
 import jax
 import jax.numpy as jnp
 
+__all__ = ["Gaussian", "StudentT", "Laplace", "Contaminated", "NoiseLaw", "parse_noise",
+           "parse_noise_list", "NOISE_SPECS", "DEFAULT_CONTAMINATION", "CONTAMINATION_SCALE"]
+
 DEFAULT_CONTAMINATION = 0.1
 CONTAMINATION_SCALE = 10.0
 

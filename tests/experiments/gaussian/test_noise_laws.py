@@ -165,3 +165,10 @@ def test_specs_round_trip():
     assert laws == [Gaussian(), StudentT(3.0), StudentT(5.5), Laplace(), Contaminated(0.1)]
     assert [parse_noise(law.spec) for law in laws] == laws
     assert parse_noise("contaminated:0.25") == Contaminated(0.25)
+
+
+def test_verdict_reads_the_interval():
+    assert studies.verdict([-0.3, -0.1]) == "holds"
+    assert studies.verdict([0.1, 0.3]) == "breaks"
+    assert studies.verdict([-0.1, 0.1]) == "inconclusive"
+    assert studies.verdict([float("nan")] * 2) == "inconclusive"  # R = 1: no s.e.
