@@ -12,7 +12,8 @@ Writes into ``--out``:
 With ``--noise LAW[,LAW...]`` (Gaussian, Student-t, Laplace, contaminated Gaussian, all of
 variance σ²; open question 3) it runs instead the noise-law study: Theorem 1's differences
 inf_ε E_CL − E_C and inf_ε E_CL − E_S with 95% intervals and a verdict, per law and table
-design, written as ``noise_laws.csv``, ``noise_laws.md`` and ``summary.json``.  SURE assumes
+design, written as ``noise_laws.csv``, ``noise_laws.md``, ``noise_laws.png`` and
+``summary.json``.  SURE assumes
 Gaussian noise, so the noise-law study leaves it (and the CV table) out.
 """
 
@@ -231,7 +232,43 @@ def _noise_laws(args, key, out_dir):
             rows[design.name] = row
         laws[law.spec] = {"excess_kurtosis": law.excess_kurtosis, "designs": rows}
     _write_noise_table(args, laws, out_dir)
+    if not args.no_plots:
+        plot_noise_laws(laws, os.path.join(out_dir, "noise_laws.png"))
     return laws
+
+
+def plot_noise_laws(laws: dict, path: str) -> None:
+    """Theorem 1's differences per design and law, as a fraction of the law's mean E_C / E_S.
+
+    ``laws`` is the ``"noise_laws"`` entry of the summary; one panel per difference, error
+    bars the 95% intervals (divided by the mean baseline, whose own error is ignored).
+    """
+    plt = pyplot()
+
+    specs = list(laws)
+    designs = list(laws[specs[0]]["designs"]) if specs else []
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=False)
+    width = 0.8 / max(len(specs), 1)
+    for ax, (key, base) in zip(axes, (("minus_E_C", "E_C"), ("minus_E_S", "E_S"))):
+        for j, spec in enumerate(specs):
+            x, y, lo, hi = [], [], [], []
+            for i, name in enumerate(designs):
+                r = laws[spec]["designs"][name]
+                t, b = r["theorem1"][key], r[base]["mean"]
+                x.append(i - 0.4 + (j + 0.5) * width)
+                y.append(100 * t["mean"] / b)
+                lo.append(100 * (t["mean"] - t["ci95"][0]) / b)
+                hi.append(100 * (t["ci95"][1] - t["mean"]) / b)
+            ax.errorbar(x, y, yerr=[lo, hi], fmt="o", ms=4, capsize=2, label=spec)
+        ax.axhline(0.0, color="k", lw=0.8)
+        ax.set_xticks(range(len(designs)))
+        ax.set_xticklabels(designs, rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel(f"(inf_ε E_CL − {base}) / {base}  [%]")
+        ax.set_title(f"Theorem 1: inf_ε E_CL − {base}, 95% intervals")
+    axes[0].legend(fontsize=8, title="noise (variance σ²)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _write_noise_table(args, laws, out_dir):
@@ -371,7 +408,8 @@ def _cv_folds(args, design) -> int:
 
 def _output_files(args):
     if args.noise is not None:
-        return ["noise_laws.csv", "noise_laws.md", "summary.json"]
+        return sorted(["noise_laws.csv", "noise_laws.md", "summary.json"]
+                      + ([] if args.no_plots else ["noise_laws.png"]))
     files = ["fig3.csv", "two_task.csv", "selection.csv", "selection.md", "summary.json"]
     if not args.no_plots:
         files += ["fig3.png", "eusipco_fig1.png"]

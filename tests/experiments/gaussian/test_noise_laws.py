@@ -125,11 +125,13 @@ def test_cli_noise_reports_theorem1_intervals_and_verdicts(tmp_path, capsys, mon
     monkeypatch.setattr(studies, "monte_carlo", spy)
     r = 30
     argv = ["gaussian", "--noise", "laplace", "--designs", "T4-d2", "--table-realisations",
-            str(r), "--table-num-eps", "3", "--out", str(tmp_path / "n"), "--json", "--quiet"]
+            str(r), "--table-num-eps", "3", "--out", str(tmp_path / "n"), "--json", "--quiet",
+            "--no-plots"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["noise"] == ["laplace"] and "Gaussian" in summary["sure"]
     assert "example2" not in summary and "selection" not in summary
+    assert summary["files"] == ["noise_laws.csv", "noise_laws.md", "summary.json"]
     (law, err), = seen
     assert law == Laplace()
     row = summary["noise_laws"]["laplace"]["designs"]["T4-d2"]
