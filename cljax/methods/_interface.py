@@ -25,6 +25,22 @@ with AdamW, learning rate 1e-2 and decoupled weight decay 3.0
 design); the linear functional-CL model uses Adam (no weight decay).
 
 James–Stein is :func:`cljax.estimators.james_stein` with the pooled noise estimate.
+
+The penalty family (``penalty``: FedProx / Ditto / pFedMe / MR-MTL's
+min Σ_t L_t(θ_t) + (μ/2) Σ_t ‖θ_t − θ_g‖², solved exactly by
+:func:`cljax.estimators.penalty_means` / :func:`cljax.estimators.penalty_least_squares`)
+chooses μ by the same K-fold CV over μ = 2ā·{0, 10^-2 .. 10^2 (17 points, log), ∞},
+ā the mean curvature of the task losses (1 for means, tr A_t / p for least squares), so
+the grid spans separate (μ = 0) to consensus (μ = ∞); linear: ridge 1e-3 as separate.
+
+Resilient cross-learning (``cl_resilient``, Hounie et al. 2023) relaxes ‖θ_t − θ_g‖² ≤ ε²
+to ≤ ε² + u_t at cost α u_t²/2 and learns u_t with the primal-dual solver
+(:func:`cljax.estimators.resilient_means` / :func:`cljax.estimators.resilient_least_squares`).
+No search: base ε = 0 and the fixed rule α = 2ā/(S τ̂²) (:func:`cljax.estimators.resilient_alpha`),
+τ̂² the estimated noise variance of a coordinate of a task's separate estimate (means: the
+pooled within-task variance / N; linear: σ̂² tr(X_tᵀX_t)⁻¹/p averaged over tasks, σ̂² the
+pooled residual variance of the separate fits with N − p degrees of freedom, at least 1);
+linear: ridge 1e-3 as separate.
 """
 
 from __future__ import annotations
@@ -46,6 +62,8 @@ from cljax.estimators._means import consensus as consensus_means
 from cljax.estimators._means import cross_learning as cross_learning_means
 from cljax.estimators._means import sample_means
 from cljax.estimators._means import james_stein
+from cljax.estimators._penalty import (least_squares_terms, penalty_least_squares, penalty_means,
+                                       resilient_alpha, resilient_least_squares, resilient_means)
 from cljax.solvers._primal_dual import PrimalDual
 from cljax.solvers._prox import QuadraticProx
 from cljax._src.tree import per_task_distance
@@ -182,6 +200,29 @@ def _means_cl_fit(key, x, y, num_folds=5):
     return cross_learning_means(means, eps)
 
 
+def _penalty_grid(curvature, dtype):
+    """μ = 2ā·{0, 10^-2 .. 10^2 (17, log), ∞}: separate .. consensus."""
+    inner = jnp.logspace(-2.0, 2.0, 17, dtype=dtype)
+    return 2.0 * curvature * jnp.concatenate([jnp.zeros((1,), dtype), inner,
+                                              jnp.full((1,), jnp.inf, dtype)])
+
+
+def _means_penalty_fit(key, x, y, num_folds=5):
+    def fit_predict(mu, x, y, w):
+        return _broadcast(penalty_means(sample_means(y, w), mu)[0], x)
+
+    mu, _ = cross_validate(fit_predict, _penalty_grid(1.0, y.dtype), x, y,
+                           num_cv_folds(num_folds, y.shape[1]))
+    return penalty_means(jnp.mean(y, axis=1), mu)[0]
+
+
+def _means_resilient_fit(key, x, y):
+    if y.shape[1] < 2:
+        raise ValueError("cl_resilient needs N >= 2 samples per task to estimate the noise")
+    tau2 = jnp.maximum(_pooled_mean_variance(y), jnp.finfo(y.dtype).tiny)
+    return resilient_means(jnp.mean(y, axis=1), resilient_alpha(tau2, y.shape[2]))[0]
+
+
 # ---------------------------------------------------------------------------
 # Linear regression (y: (T, N)).
 
@@ -230,6 +271,30 @@ def _linear_cl_parametric_fit(key, x, y, num_folds=5):
     eps, _ = cross_validate(lambda e, x, y, w: _linear_predict(_linear_cl_parametric(x, y, w, e), x),
                             grid, x, y, num_cv_folds(num_folds, x.shape[1]))
     return _linear_cl_parametric(x, y, ones, eps)
+
+
+def _linear_penalty_fit(key, x, y, num_folds=5):
+    a, _ = least_squares_terms(x, y, ridge=_RIDGE)
+    curvature = jnp.mean(jnp.trace(a, axis1=1, axis2=2)) / x.shape[2]
+
+    def fit_predict(mu, x, y, w):
+        return _linear_predict(penalty_least_squares(x, y, mu, w, _RIDGE)[0], x)
+
+    mu, _ = cross_validate(fit_predict, _penalty_grid(curvature, x.dtype), x, y,
+                           num_cv_folds(num_folds, x.shape[1]))
+    return penalty_least_squares(x, y, mu, None, _RIDGE)[0]
+
+
+def _linear_resilient_fit(key, x, y):
+    t, n, p = x.shape
+    a, _ = least_squares_terms(x, y, ridge=_RIDGE)
+    theta = _linear_separate(x, y, jnp.ones((t, n), x.dtype))
+    rss = jnp.sum(jnp.square(_linear_predict(theta, x) - y))
+    sigma2 = rss / (t * max(n - p, 1))
+    tau2 = sigma2 / n * jnp.mean(jnp.trace(jnp.linalg.inv(a), axis1=1, axis2=2)) / p
+    tau2 = jnp.maximum(tau2, jnp.finfo(x.dtype).tiny)
+    curvature = jnp.mean(jnp.trace(a, axis1=1, axis2=2)) / p
+    return resilient_least_squares(x, y, resilient_alpha(tau2, p, curvature), ridge=_RIDGE)[0]
 
 
 def _learned_graph_weighted(x, y, w, eta, num_steps=300):
@@ -370,6 +435,14 @@ METHODS: dict[str, dict[str, tuple[Callable, Callable]]] = {
         "linear": _functional(_functional_cl_linear),
         "nonlinear": _functional(lambda p: _functional_cl_mlp(p, DUAL_ENCODER)),
     },
+    "penalty": {
+        "means": _means(_means_penalty_fit),
+        "linear": (_linear_penalty_fit, _linear_predict),
+    },
+    "cl_resilient": {
+        "means": _means(_means_resilient_fit),
+        "linear": (_linear_resilient_fit, _linear_predict),
+    },
     "learned_graph": {"linear": (_linear_learned_graph_fit, _linear_predict)},
     "dual_encoder": {
         "linear": _neural(DUAL_ENCODER),
@@ -398,10 +471,12 @@ def applies(method: str, kind: str) -> bool:
 
 CROSS_VALIDATED = {("cl_parametric", "means"), ("cl_parametric", "linear"),
                    ("cl_functional", "linear"), ("cl_functional", "nonlinear"),
-                   ("learned_graph", "linear")}
+                   ("learned_graph", "linear"), ("penalty", "means"), ("penalty", "linear")}
 """(method, kind) pairs whose fit chooses a hyper-parameter by cross-validation."""
 
 
 def min_samples(method: str, kind: str) -> int:
-    """Fewest samples per task the adapter can fit: 2 for cross-validation and James–Stein."""
-    return 2 if (method, kind) in CROSS_VALIDATED or method == "james_stein" else 1
+    """Fewest samples per task the adapter can fit: 2 for cross-validation and for a noise
+    estimate (James–Stein, resilient cross-learning)."""
+    noise = method in ("james_stein", "cl_resilient")
+    return 2 if (method, kind) in CROSS_VALIDATED or noise else 1

@@ -6,7 +6,9 @@
 * :class:`PrimalDual`: functional (output) constraints, Algorithm 2, with an
   output distance such as :func:`l1_distance`, and a multiplier update
   (:func:`method_of_multipliers`, the default; :func:`paper_dual_ascent`, the
-  paper's; :func:`momentum_ascent`, :func:`nupi_ascent`, :func:`optimistic_ascent`).
+  paper's; :func:`momentum_ascent`, :func:`nupi_ascent`, :func:`optimistic_ascent`),
+  and optionally resilient constraints (``resilience=α``: ḡ_t ≤ ε + u_t at cost α u_t²/2,
+  Hounie et al. 2023).
 """
 
 from cljax.solvers._admm import ADMM as ADMM

@@ -25,6 +25,23 @@ around it.  See docs/solvers.md for the measured steps to 1e-4.
 
 Reading λ: λ_t = 0 means the constraint of task t is inactive; λ_t growing
 without bound means it cannot be met.
+
+**Resilient constraints** (Hounie, Ribeiro, Chamon et al., "Resilient Constrained
+Learning", NeurIPS 2023), with ``resilience=α``: each constraint is relaxed to
+ḡ_t ≤ ε + u_t at a cost h(u_t) = α u_t²/2, and the relaxation is learned with θ and λ,
+
+    min_{θ, u} max_{λ ≥ 0}  (1/T) Σ_t ℓ̄_t + Σ_t h(u_t) + Σ_t λ_t (ḡ_t − ε − u_t).
+
+u is minimised exactly inside the (augmented) Lagrangian, so the primal step descends
+ψ^α_ρ(s, λ) = min_u h(u) + ψ_ρ(s − u, λ):
+
+    ψ^α_0(s, λ) = λ s − λ²/(2α),   ψ^α_ρ(s, λ) = (αρ/(2(α + ρ))) [s + λ/ρ]₊² − λ²/(2ρ),
+
+and the dual step is fed with the relaxed error ĝ_t − ε − u_t, with u_t the minimiser
+(λ_t/α for ρ = 0; ρ [ĝ_t − ε + λ_t/ρ]₊/(α + ρ) for ρ > 0).  With the method of
+multipliers this is λ_t ← (α/(α + ρ)) [λ_t + ρ (ĝ_t − ε)]₊.  At the saddle point
+h'(u_t) = α u_t = λ_t: the learned relaxation is u_t = λ_t/α (:meth:`PrimalDual.relaxation`),
+and the residuals (violation, complementarity) are those of ḡ_t ≤ ε + λ_t/α.
 """
 
 from __future__ import annotations
@@ -79,7 +96,8 @@ class PrimalDualInfo(NamedTuple):
 
     ``loss`` (T,) ℓ̄_t; ``constraints`` (T,) ḡ_t; ``slack`` ḡ_t − ε; ``duals`` λ after
     the step; and the residuals ``stationarity`` ‖∇_θ L_ρ(θ_k, λ_k)‖ (all of θ_1..θ_T,
-    θ_g), ``violation`` max_t [ḡ_t − ε]₊ and ``complementarity`` max_t λ_t |ḡ_t − ε|.
+    θ_g), ``violation`` max_t [ḡ_t − ε]₊ and ``complementarity`` max_t λ_t |ḡ_t − ε|
+    (with ``resilience``, ε + λ_t/α in place of ε in both).
     """
 
     loss: jax.Array
@@ -113,6 +131,8 @@ class PrimalDual:
         ``paper_dual_ascent()`` for the paper (η_D = 10 per epoch, ρ = 0).
       tol: freeze the iterate once stationarity, violation and complementarity
         are all ≤ ``tol`` (full-batch use; ``None``: never).
+      resilience: α > 0 of the resilient relaxation ḡ_t ≤ ε + u_t at cost α u_t²/2
+        (module docstring); ``None`` (default): the constraints are not relaxed.
     """
 
     apply_fn: Callable[[PyTree, Any], Any]
@@ -123,6 +143,7 @@ class PrimalDual:
     dual_every: int | None = None
     dual: DualUpdate | None = None
     tol: float | None = None
+    resilience: float | None = None
 
     def __post_init__(self):
         every = self.dual_every
@@ -138,6 +159,8 @@ class PrimalDual:
             raise TypeError(f"dual must be a DualUpdate (see cljax.solvers.paper_dual_ascent), "
                             f"got {type(self.dual).__name__}")
         check_tol(self.tol)
+        if self.resilience is not None:
+            checks.check_positive(self.resilience, "resilience")
 
     @property
     def dual_rule(self) -> DualUpdate:
@@ -183,16 +206,39 @@ class PrimalDual:
         per-task terms (losses, constraint values)."""
         losses, constraints = self.task_terms(task_params, global_params, batch)
         rho = self.dual_rule.penalty
+        alpha = self.resilience
         slack = constraints - eps
         if rho == 0:
             penalty = duals * slack
-        else:  # ((λ + ρ s)₊² − λ²) / (2ρ) = ψ_ρ(s, λ); gradient in s: [λ + ρ s]₊
+            if alpha is not None:  # min_u αu²/2 − λu = −λ²/(2α)
+                penalty = penalty - jnp.square(duals) / (2 * alpha)
+        elif alpha is None:  # ((λ + ρ s)₊² − λ²) / (2ρ) = ψ_ρ(s, λ); gradient in s: [λ + ρ s]₊
             penalty = (jnp.square(jnp.maximum(duals + rho * slack, 0.0)) - jnp.square(duals)) / (2 * rho)
+        else:  # ψ^α_ρ; gradient in s: (α/(α + ρ)) [λ + ρ s]₊
+            penalty = (alpha / (alpha + rho) * jnp.square(jnp.maximum(duals + rho * slack, 0.0))
+                       - jnp.square(duals)) / (2 * rho)
         return jnp.mean(losses) + jnp.sum(penalty), (losses, constraints)
+
+    def relaxation(self, duals, slack=None):
+        """The relaxation u_t of the resilient constraints ḡ_t ≤ ε + u_t (zeros without
+        ``resilience``).
+
+        Without ``slack``: u_t = λ_t/α, the saddle-point relation h'(u_t) = λ_t.  With
+        ``slack`` s_t = ĝ_t − ε: the minimiser of h(u) + ψ_ρ(s − u, λ) that the dual step
+        uses, ρ [s_t + λ_t/ρ]₊/(α + ρ) (λ_t/α when ρ = 0).
+        """
+        alpha = self.resilience
+        if alpha is None:
+            return jnp.zeros_like(duals)
+        rho = self.dual_rule.penalty
+        if slack is None or rho == 0:
+            return duals / alpha
+        return rho * jnp.maximum(slack + duals / rho, 0.0) / (alpha + rho)
 
     def dual_update(self, state: PrimalDualState, eps) -> PrimalDualState:
         """λ ← [λ + u]₊ with (u, ·) = dual optimiser(−(ĝ − ε)), ĝ the average since the
-        last update (with the default, λ_t ← [λ_t + ρ (ĝ_t − ε)]₊)."""
+        last update (with the default, λ_t ← [λ_t + ρ (ĝ_t − ε)]₊).  With ``resilience``
+        the error is ĝ − ε − u, u from :meth:`relaxation`."""
         eps = checks.check_eps(eps)
         rule = self.dual_rule
         dual_opt_state = state.dual_opt_state
@@ -200,6 +246,7 @@ class PrimalDual:
             dual_opt_state = rule.optimizer.init(state.duals)
         count = jnp.maximum(state.num_accumulated, 1).astype(state.duals.dtype)
         error = state.constraint_sum / count - eps
+        error = error - self.relaxation(state.duals, error)
         updates, new_opt_state = rule.optimizer.update(-error, dual_opt_state, state.duals)
         raised = jnp.maximum(state.duals + updates, 0.0)
         due = state.num_accumulated > 0
@@ -227,9 +274,10 @@ class PrimalDual:
         params = (state.task_params, state.global_params)
         (_, (losses, constraints)), grads = jax.value_and_grad(objective, has_aux=True)(params)
         slack = constraints - eps
+        relaxed = slack - self.relaxation(state.duals)  # ḡ − ε − λ/α (resilient), else ḡ − ε
         stationarity = tu.norm(grads)
-        violation = jnp.max(jnp.maximum(slack, 0.0))
-        complementarity = jnp.max(jnp.abs(jnp.where(state.duals > 0, state.duals * slack, 0.0)))
+        violation = jnp.max(jnp.maximum(relaxed, 0.0))
+        complementarity = jnp.max(jnp.abs(jnp.where(state.duals > 0, state.duals * relaxed, 0.0)))
         updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
         task_params, global_params = optax.apply_updates(params, updates)
         new = state._replace(task_params=task_params, global_params=global_params,
