@@ -275,7 +275,11 @@ def run_eps_curves(args) -> dict:
            "metric": "excess test risk (mean ± s.e. over seeds) at eps = fraction * eps_max",
            "benchmarks": args.benchmarks, "forms": list(ec.FORMS),
            "fractions": study["fractions"], "seeds": args.seeds, "rows": rows,
-           "verdicts": verdicts, "markdown": table, "seconds": time.perf_counter() - start}
+           "verdicts": verdicts,
+           "errors": {b: {form: study["errors"][b, form].tolist()
+                          for (bb, form) in study["errors"] if bb == b}
+                      for b in args.benchmarks},
+           "markdown": table, "seconds": time.perf_counter() - start}
     if args.out:
         md, csv_path, png = (os.path.join(args.out, name) for name in EPS_CURVES_FILES)
         with open(md, "w") as f:

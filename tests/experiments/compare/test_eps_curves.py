@@ -27,17 +27,11 @@ def _mse(theta, xt, ft):
     return np.mean((np.einsum("tnp,tp->tn", xt, theta) - ft) ** 2)
 
 
-@pytest.fixture(scope="module")
-def cli_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("eps")
+def test_cli_eps_curves_limits_and_units_match_numpy(tmp_path, capsys):
+    out = tmp_path / "eps"
     argv = ["compare", "--eps-curves", "--benchmarks", "graph_linear", "--seeds", "2",
             "--tasks", str(T), "--samples", str(N), "--eps-fractions",
             ",".join(map(str, FRACTIONS)), "--json", "--out", str(out)]
-    return argv, out
-
-
-def test_cli_eps_curves_limits_and_units_match_numpy(cli_run, capsys):
-    argv, out = cli_run
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["study"] == "eps_curves" and result["forms"] == ["parametric", "functional"]
@@ -48,7 +42,7 @@ def test_cli_eps_curves_limits_and_units_match_numpy(cli_run, capsys):
     assert len(result["rows"]) == 2 * (len(FRACTIONS) + 1)
     assert all(r["seeds"] == 2 and r["benchmark"] == "graph_linear" for r in result["rows"])
     # recompute the seeded problems (the keys of run_comparison) and the references
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), 0), 2)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(0), 1), 2)
     pooled, separate, spread_p, spread_f, problems = [], [], [], [], []
     for k in keys:
         prob = bp.graph_linear(k, num_tasks=T, num_samples=N)
@@ -93,6 +87,20 @@ def test_cli_eps_curves_limits_and_units_match_numpy(cli_run, capsys):
             best["mean"] - rows[v["form"], 0.0]["mean"], abs=1e-12)
         assert v["minus_separate"]["mean"] == pytest.approx(
             best["mean"] - rows[v["form"], inf]["mean"], abs=1e-12)
+    # the per-seed errors behind the rows, and the paired functional − parametric difference
+    from scipy.stats import t as student_t
+
+    per = {form: np.asarray(result["errors"]["graph_linear"][form]) for form in ec.FORMS}
+    points = list(FRACTIONS) + [inf]
+    for form, arr in per.items():
+        assert arr.shape == (2, len(points))
+        np.testing.assert_allclose(arr.mean(axis=0), [rows[form, f]["mean"] for f in points])
+    v = {v["form"]: v for v in result["verdicts"]}
+    d = (per["functional"][:, points.index(v["functional"]["best_fraction"])]
+         - per["parametric"][:, points.index(v["parametric"]["best_fraction"])])
+    half = student_t.ppf(0.975, 1) * np.std(d, ddof=1) / np.sqrt(2)
+    np.testing.assert_allclose(v["functional"]["minus_parametric"]["ci95"],
+                               [d.mean() - half, d.mean() + half], rtol=1e-9)
     # files: the same table and the rows as CSV
     assert (out / "eps_curves.md").read_text().strip() == result["markdown"]
     lines = (out / "eps_curves.csv").read_text().splitlines()
