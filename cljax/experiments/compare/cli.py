@@ -7,7 +7,12 @@ noiseless regression function.  The table (mean ± standard error over seeds)
 is written as Markdown and CSV under ``--out``; ``--json`` prints it.
 The ``seconds`` of a row is the wall time of one jitted, seed-vmapped fit *including
 its jit compilation* (which dominates at these sizes; ``benchmarks/bench_compare.py``
-times fits without it).
+times fits without it); the Markdown table shows it beside the error.
+
+``--eps-curves`` runs instead the study of open question 1
+(:mod:`cljax.experiments.compare.eps_curves`): test MSE against ε / ε_max for the
+parametric and the functional constraint on the regression benchmarks, written as
+eps_curves.md/.csv/.png under ``--out``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from cljax.experiments._common import (UsageError, at_least_two, check_memory, p
                                        prepare_out_dir, seed, working_dtype)
 
 OUTPUT_FILES = ("compare.md", "compare.csv")
+EPS_CURVES_FILES = ("eps_curves.md", "eps_curves.csv", "eps_curves.png")
 
 
 def _names(kind: str, valid):
@@ -38,6 +44,16 @@ def _names(kind: str, valid):
                 f"choose from {', '.join(valid)}")
         return names
     return parse
+
+
+def _fractions(text):
+    """argparse type: comma-separated ε / ε_max, finite, increasing strictly from 0."""
+    from cljax.experiments.compare.eps_curves import check_fractions
+
+    try:
+        return [float(v) for v in check_fractions([float(v) for v in text.split(",")])]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run_comparison(benchmarks, methods, seeds=5, seed=0, num_tasks=None, num_samples=None,
@@ -109,7 +125,10 @@ def check_num_samples(benchmarks, methods, num_samples=None) -> None:
 
 
 def markdown_table(rows, benchmarks, methods) -> str:
-    """Methods × benchmarks, 'mean ± se', the best mean per benchmark in bold."""
+    """Methods × benchmarks, 'mean ± se (t s)', the best mean per benchmark in bold.
+
+    t is the row's ``seconds``: the wall time of the seed-vmapped fit, compilation included.
+    """
     cell = {(r["benchmark"], r["method"]): r for r in rows}
     best = {}
     for b in benchmarks:
@@ -126,7 +145,8 @@ def markdown_table(rows, benchmarks, methods) -> str:
                 cells.append("n/a")
                 continue
             text = f"{r['mean']:.4g} ± {r['se']:.2g}"
-            cells.append(f"**{text}**" if best.get(b) == m else text)
+            text = f"**{text}**" if best.get(b) == m else text
+            cells.append(f"{text} ({r['seconds']:.3g} s)")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -162,8 +182,49 @@ def memory_estimate(benchmarks, seeds, num_tasks=None, num_samples=None, itemsiz
     return peak
 
 
+def resolve_args(args) -> None:
+    """Fill the defaults that depend on ``--eps-curves``; refuse options that do not mix.
+
+    ``--benchmarks`` defaults to every benchmark (to the regression benchmarks with
+    ``--eps-curves``); ``--methods`` to every method.
+    """
+    from cljax.experiments.compare import eps_curves as ec
+    from cljax.experiments.compare.problems import BENCHMARKS
+    from cljax.methods._interface import METHODS
+
+    eps_curves = getattr(args, "eps_curves", False)
+    if not eps_curves and getattr(args, "eps_fractions", None) is not None:
+        raise UsageError("--eps-fractions: only with --eps-curves")
+    if eps_curves:
+        if args.methods is not None:
+            raise UsageError("--methods: not used with --eps-curves (the study compares the "
+                             "parametric and functional constraint forms)")
+        regression = ec.regression_benchmarks()
+        if args.benchmarks is None:
+            args.benchmarks = regression
+        bad = [b for b in args.benchmarks if b not in regression]
+        if bad:
+            raise UsageError(f"--benchmarks: --eps-curves runs on {', '.join(regression)} "
+                             f"only, got {', '.join(bad)}")
+        if args.eps_fractions is None:
+            args.eps_fractions = list(ec.DEFAULT_FRACTIONS)
+        args.methods = []
+    else:
+        args.benchmarks = list(BENCHMARKS) if args.benchmarks is None else args.benchmarks
+        args.methods = list(METHODS) if args.methods is None else args.methods
+
+
 def check_compare_args(args) -> None:
     """Every refusal before any work: sizes a method cannot use, memory, the output folder."""
+    resolve_args(args)
+    if getattr(args, "eps_curves", False):
+        points = args.seeds * (len(args.eps_fractions) + 1)
+        check_memory(memory_estimate(args.benchmarks, points, args.tasks, args.samples,
+                                     working_dtype().itemsize),
+                     "--seeds x --eps-fractions x --tasks x --samples")
+        if args.out:
+            prepare_out_dir(args.out, "--out", EPS_CURVES_FILES)
+        return
     try:
         check_num_samples(args.benchmarks, args.methods, args.samples)
     except ValueError as err:
@@ -176,6 +237,8 @@ def check_compare_args(args) -> None:
 
 def run(args) -> dict:
     check_compare_args(args)
+    if args.eps_curves:
+        return run_eps_curves(args)
     start = time.perf_counter()
     rows = run_comparison(args.benchmarks, args.methods, args.seeds, args.seed,
                           args.tasks, args.samples,
@@ -187,15 +250,59 @@ def run(args) -> dict:
     if args.out:
         md, csv_path = (os.path.join(args.out, name) for name in OUTPUT_FILES)
         with open(md, "w") as f:
-            f.write(table + "\n")
+            f.write(f"{TABLE_CAPTION}\n\n{table}\n")
         with open(csv_path, "w") as f:
             f.write(csv_text(rows))
         out["files"] = [md, csv_path]
     return out
 
 
+TABLE_CAPTION = ("Excess test risk, mean ± standard error over seeds (fit time: the "
+                 "seed-vmapped fit's wall time, jit compilation included)")
+
+
+def run_eps_curves(args) -> dict:
+    """``--eps-curves``: the ε study of open question 1 (arguments already checked)."""
+    from cljax.experiments.compare import eps_curves as ec
+
+    start = time.perf_counter()
+    study = ec.run_eps_curves(args.benchmarks, args.seeds, args.seed, args.tasks, args.samples,
+                              args.eps_fractions,
+                              progress=lambda s: print(s, file=sys.stderr, flush=True))
+    rows, verdicts = ec.summarise(study)
+    table = ec.markdown(rows, verdicts)
+    out = {"command": "compare", "study": "eps_curves",
+           "metric": "excess test risk (mean ± s.e. over seeds) at eps = fraction * eps_max",
+           "benchmarks": args.benchmarks, "forms": list(ec.FORMS),
+           "fractions": study["fractions"], "seeds": args.seeds, "rows": rows,
+           "verdicts": verdicts,
+           "errors": {b: {form: study["errors"][b, form].tolist()
+                          for (bb, form) in study["errors"] if bb == b}
+                      for b in args.benchmarks},
+           "markdown": table, "seconds": time.perf_counter() - start}
+    if args.out:
+        md, csv_path, png = (os.path.join(args.out, name) for name in EPS_CURVES_FILES)
+        with open(md, "w") as f:
+            f.write(table + "\n")
+        with open(csv_path, "w") as f:
+            f.write(ec.csv_text(rows))
+        out["files"] = [md, csv_path]
+        try:
+            ec.plot(rows, png)
+            out["files"].append(png)
+        except ImportError:  # matplotlib is optional (the "plot" extra)
+            pass
+    return out
+
+
 def report(out: dict) -> None:
-    print(f"Excess test risk, mean ± standard error over seeds\n\n{out['markdown']}\n")
+    if out.get("study") == "eps_curves":
+        print(f"{out['markdown']}\n")
+        for f in out.get("files", []):
+            print(f"wrote {f}")
+        print(f"({out['seconds']:.1f} s in all, jit compilation included)")
+        return
+    print(f"{TABLE_CAPTION}\n\n{out['markdown']}\n")
     for f in out.get("files", []):
         print(f"wrote {f}")
     print(f"({out['seconds']:.1f} s in all, jit compilation included)")
@@ -207,8 +314,9 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help="every multi-task method on shared benchmarks")
     p.add_argument("--benchmarks", type=_names("benchmark", list(BENCHMARKS)),
-                   default=list(BENCHMARKS), help="comma-separated; default all")
-    p.add_argument("--methods", type=_names("method", list(METHODS)), default=list(METHODS),
+                   default=None, help="comma-separated; default all (with --eps-curves: the "
+                   "regression benchmarks)")
+    p.add_argument("--methods", type=_names("method", list(METHODS)), default=None,
                    help="comma-separated; default all")
     p.add_argument("--seeds", type=at_least_two, default=5,
                    help="number of seeds (>= 2, for a standard error)")
@@ -220,5 +328,12 @@ def add_parser(subparsers) -> None:
                    "methods need N >= 2)")
     p.add_argument("--out", default="cljax_compare", help="directory for compare.md/.csv "
                    "('' to write nothing)")
+    p.add_argument("--eps-curves", action="store_true",
+                   help="instead of the table: test MSE against eps / eps_max for the "
+                   "parametric (ADMM / projected gradient) and functional (primal-dual) "
+                   "constraints, written as eps_curves.md/.csv/.png under --out")
+    p.add_argument("--eps-fractions", type=_fractions, default=None,
+                   help="with --eps-curves: comma-separated eps / eps_max, increasing from 0 "
+                   "(eps = inf is added); default 0,0.05,0.1,0.2,0.35,0.5,0.75,1")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run, report=report)
