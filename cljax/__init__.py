@@ -50,7 +50,7 @@ from cljax.solvers import l1_distance as l1_distance
 from cljax.solvers import softmax_l1_distance as softmax_l1_distance
 from cljax.solvers import squared_distance as squared_distance
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "projection", "solvers", "estimators", "methods",
