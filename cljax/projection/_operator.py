@@ -493,20 +493,45 @@ def project_cross_learning(
     if tol is None:
         tol = float(np.sqrt(jnp.finfo(problem.dtype).eps))
     checks.check_positive(tol, "tol")
+    if not checks.is_concrete(tol):
+        raise ValueError("tol must be a concrete number (it is a static setting), got a "
+                         "traced value")
     if solver == "auto":
         solver = _auto(problem)
+    if max_iter is None:
+        max_iter = FIXED_ITERATIONS if solver == "fixed" else DEFAULT_MAX_ITER
+    thetas, cs, iterations, residual, converged = _solve(
+        problem.tasks, problem.globals_, problem.w, problem.eps, solver=solver,
+        tol=float(tol), max_iter=max_iter)
+    task_out = [th.reshape(tl.shape).astype(tl.dtype)
+                for th, tl in zip(thetas, problem.task_leaves)]
+    global_out = [c.reshape(gl.shape).astype(gl.dtype)
+                  for c, gl in zip(cs, problem.global_leaves)]
+    return ProjectionResult(
+        task_params=jax.tree_util.tree_unflatten(problem.treedef, task_out),
+        global_params=jax.tree_util.tree_unflatten(problem.treedef, global_out),
+        iterations=iterations,
+        residual=residual,
+        converged=converged,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "tol", "max_iter"))
+def _solve(tasks, globals_, w, eps, *, solver, tol, max_iter):
+    """The numeric core on flat leaves (T, m_l) / (m_l,), jitted: an eager call of
+    :func:`project_cross_learning` reuses the compiled program for the same shapes
+    (inside a user's jit it is inlined).  Returns (θ leaves, c leaves, iterations,
+    residual, converged), in the compute dtype."""
+    problem = _Problem(tasks, globals_, None, None, None, w, eps, w.dtype)
     if solver == "dual":
-        out = _solve_dual(problem, tol, DEFAULT_MAX_ITER if max_iter is None else max_iter)
-    elif solver == "primal":
-        out = _solve_primal(problem, tol, DEFAULT_MAX_ITER if max_iter is None else max_iter)
+        out = _solve_dual(problem, tol, max_iter)
     else:
-        out = _solve_primal(problem, tol, FIXED_ITERATIONS if max_iter is None else max_iter,
-                            fixed=True)
+        out = _solve_primal(problem, tol, max_iter, fixed=solver == "fixed")
     return _finish(problem, *out)
 
 
 def _finish(problem, cs, thetas, loop, f_end, stop_at, unit, finite):
-    """Derivative convention where F is flat, non-finite inputs, casts, the result."""
+    """Derivative convention where F is flat, non-finite inputs."""
     w = problem.w
     # w_g = 0 and F ≈ 0 to the tolerance: every task fits in one ball of radius ε;
     # θ_t = a_t on a neighbourhood (Jacobian I) and θ_g, any point of a set, gets
@@ -518,17 +543,7 @@ def _finish(problem, cs, thetas, loop, f_end, stop_at, unit, finite):
     finite = finite & jnp.isfinite(loop.residual)
     residual = jnp.where(finite, loop.residual * unit, jnp.nan)
     converged = finite & (loop.residual <= stop_at)
-    task_out = [th.reshape(tl.shape).astype(tl.dtype)
-                for th, tl in zip(thetas, problem.task_leaves)]
-    global_out = [c.reshape(gl.shape).astype(gl.dtype)
-                  for c, gl in zip(cs, problem.global_leaves)]
-    return ProjectionResult(
-        task_params=jax.tree_util.tree_unflatten(problem.treedef, task_out),
-        global_params=jax.tree_util.tree_unflatten(problem.treedef, global_out),
-        iterations=loop.iteration,
-        residual=residual,
-        converged=converged,
-    )
+    return thetas, cs, loop.iteration, residual, converged
 
 
 def project_cross_learning_path(task_params, global_params, eps_grid, **options
