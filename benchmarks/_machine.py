@@ -65,6 +65,9 @@ def machine_info() -> dict:
         # other load on the machine (1, 5, 15 min) at the time of the call
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "thread_env": {k: os.environ[k] for k in _THREAD_ENV if k in os.environ},
+        # XLA compiler flags change the compiled code (e.g. the YNNPACK reduction fusions
+        # on CPU, docs/projection.md "Speed on CPU"): recorded with every figure
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
 
