@@ -21,7 +21,7 @@ Run: ``python -m cljax.experiments.compare.eps_choice --realisations 1000 --seed
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import time
 
@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cljax.estimators._penalty import resilient_alpha, resilient_means
-from cljax.experiments._common import mean_se
+from cljax.experiments._common import at_least_two, dumps_strict, mean_se, seed
 
 ALPHA_FACTORS = tuple(2.0**k for k in range(-4, 5))
 
@@ -165,20 +165,29 @@ def main(argv=None) -> dict:
     from cljax.experiments.gaussian.studies import standard_designs
 
     parser = argparse.ArgumentParser(prog="python -m cljax.experiments.compare.eps_choice")
-    parser.add_argument("--realisations", type=int, default=1000)
+    parser.add_argument("--realisations", type=at_least_two, default=1000)
     parser.add_argument("--seeds", type=int, default=10, help="graph_linear seeds (0: skip)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--designs", default="", help="comma-separated design names (default all)")
     parser.add_argument("--out", default="", help="write the JSON here too")
     args = parser.parse_args(argv)
-    if args.realisations < 2 or args.seeds == 1 or args.seeds < 0:
-        parser.error("--realisations must be >= 2 and --seeds 0 or >= 2")
-    jax.config.update("jax_enable_x64", True)
-    start = time.perf_counter()
+    if args.seeds == 1 or args.seeds < 0:
+        parser.error(f"argument --seeds: must be 0 (skip) or >= 2, got {args.seeds}")
     designs = standard_designs()
     if args.designs:
-        wanted = args.designs.split(",")
+        names = [d.name for d in designs]
+        wanted = [n.strip() for n in args.designs.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in names]
+        if unknown or not wanted:
+            parser.error(f"argument --designs: unknown design {', '.join(map(repr, unknown)) or '(empty)'}; "
+                         f"choose from {', '.join(names)}")
         designs = [d for d in designs if d.name in wanted]
+    if args.out:
+        parent = os.path.dirname(os.path.abspath(args.out))
+        if not os.path.isdir(parent):
+            parser.error(f"argument --out: folder {parent} does not exist")
+    jax.config.update("jax_enable_x64", True)
+    start = time.perf_counter()
     key = jax.random.PRNGKey(args.seed)
     gaussian = []
     for i, design in enumerate(designs):
@@ -190,7 +199,7 @@ def main(argv=None) -> dict:
         result["regression"] = regression_eps_choice(args.seeds, args.seed)
     result["markdown"] = markdown(result)
     result["seconds"] = time.perf_counter() - start
-    text = json.dumps(result, indent=1)
+    text = dumps_strict(result, indent=1)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
