@@ -245,37 +245,33 @@ def _newton_loop(point0, measure, move, radii, w, stop_at, max_iter):
 
 def _spread(q, w):
     """max_j ‖a_j − m‖ over the points with w_j > 0, from q_j = ‖m − a_j‖²."""
-    return safe_sqrt(jnp.max(jnp.where(w > 0, q, 0.0)))
+    return safe_sqrt(terms.max_points(jnp.where(w > 0, q, 0.0)))
 
 
 def _solve_dual(problem, tol, max_iter):
     """Gram / dual-domain Newton.  Returns (c leaves, θ_t leaves, loop, F at the end, stop_at)."""
     w, dtype = problem.w, problem.dtype
     n = w.shape[0]
-    total = jnp.sum(w)
+    total = terms.sum_points(w)
     u = w / total
-    eye = jnp.eye(n, dtype=dtype)
     refs = [task[0] for task in problem.tasks]
     gram, unit = _gram(problem, refs)
     unit = lax.stop_gradient(unit)
 
-    def inner_products(kappa, G):
+    def sq_distances(kappa, G):
+        """q_j = ‖c − a_j‖² for c = a_ref + Σ_k κ_k (a_k − a_ref)."""
         gk = G @ kappa
-        return G - gk[:, None] - gk[None, :] + kappa @ gk
+        return jnp.diagonal(G) - 2.0 * gk + kappa @ gk
 
-    q_mean = jnp.diagonal(inner_products(u, gram))
-    spread = _spread(q_mean, w)
+    spread = _spread(sq_distances(u, gram), w)
     radii = terms.radii_of(terms.clip_radius(problem.eps / unit, spread), n, dtype)
     stop_at = tol * spread
 
     def measure_with(G, radii, w, total):
         def measure(kappa):
-            beta, search, _ = terms.newton_gram(inner_products(kappa, G), radii, w, total)
-            # Δc = Σ β_j (c − a_j) = Σ γ_k (a_k − a_ref), γ = (Σβ) κ − β.  ‖Δc‖² = γᵀGγ has
-            # no cancellation (βᵀPβ would lose half the digits when Σβ_j v_j ≈ 0).
-            gamma = jnp.sum(beta) * kappa - beta
-            h = jnp.maximum(gamma @ (G @ gamma), 0.0)
-            return gamma, search._replace(h=h), safe_sqrt(h)
+            # Δc = Σ β_j (c − a_j) = Σ γ_k (a_k − a_ref); ‖Δc‖² = γᵀGγ.
+            _, search, _, gamma = terms.newton_gram(G, radii, w, total, kappa)
+            return gamma, search, safe_sqrt(search.h)
         return measure
 
     def move(kappa, gamma, tau):
@@ -303,7 +299,7 @@ def _solve_dual(problem, tol, max_iter):
                                           lax.stop_gradient(stop_at))
     loop = _LoopState(None, None, None, lax.stop_gradient(residual),
                       lax.stop_gradient(iteration).astype(jnp.int32))
-    q = jnp.diagonal(inner_products(kappa, gram))
+    q = sq_distances(kappa, gram)
     _, rho, _, _ = terms.distance_terms(q, radii, w)
     # Rebuild from the original leaves: c = a_ref + Σ_k κ_k (a_k − a_ref),
     # θ_t = a_t + ρ_t (c − a_t).  For few tasks, as sums of broadcast terms
@@ -325,17 +321,27 @@ def _solve_dual(problem, tol, max_iter):
 def _rows(problem):
     """Stacked scaled rows (a_j − m)/U of every leaf, the anchors m and the unit U."""
     w = problem.w
-    total = jnp.sum(w)
+    total = terms.sum_points(w)
     rows = [jnp.concatenate([g[None], t], axis=0) for t, g in zip(problem.tasks, problem.globals_)]
-    anchors = [(w @ r) / total for r in rows]
-    big = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(r - m[None]))
+    anchors = [(w @ r if r.shape[1] > 4 else terms.sum_points(w[:, None] * r)) / total
+               for r in rows]
+    big = functools.reduce(jnp.maximum, [_max_abs(r - m[None])
                                          for r, m in zip(rows, anchors)])
     unit = lax.stop_gradient(_pow2(big))
     return [(r - m[None]) / unit for r, m in zip(rows, anchors)], anchors, unit, jnp.isfinite(big)
 
 
+def _max_abs(x):
+    """max |x_ji| of rows (n, m): written out for the small problems (m ≤ 4, see
+    :func:`._terms.sum_points`)."""
+    if x.shape[1] <= 4:
+        return terms.max_points(functools.reduce(jnp.maximum, [jnp.abs(x[:, i])
+                                                              for i in range(x.shape[1])]))
+    return jnp.max(jnp.abs(x))
+
+
 def _radii_and_stop(xs, problem, tol):
-    q = sum(jnp.sum(x * x, axis=1) for x in xs)
+    q = sum(terms.sum_coords(x * x) for x in xs)
     spread = _spread(q, problem.w)
     n = problem.w.shape[0]
     return terms.radii_of(terms.clip_radius(problem.eps, spread), n, problem.dtype), tol * spread
@@ -343,7 +349,7 @@ def _radii_and_stop(xs, problem, tol):
 
 def _solve_primal(problem, tol, max_iter, fixed=False):
     w, dtype = problem.w, problem.dtype
-    total = jnp.sum(w)
+    total = terms.sum_points(w)
     xs, anchors, unit, finite = _rows(problem)
     problem = problem._replace(eps=problem.eps / unit)
     radii, stop_at = _radii_and_stop(xs, problem, tol)
@@ -380,7 +386,7 @@ def _solve_primal(problem, tol, max_iter, fixed=False):
         def measure_with(points, radii, w, total):
             def measure(c):
                 vs = [cl[None] - r for cl, r in zip(c, points)]
-                beta, search, _ = terms.newton_gram(sum(v @ v.T for v in vs), radii, w, total)
+                beta, search, _, _ = terms.newton_gram(sum(v @ v.T for v in vs), radii, w, total)
                 # Δc formed explicitly: its norm without cancellation.
                 delta = [beta @ v for v in vs]
                 h = sq_norm(delta)
@@ -394,7 +400,7 @@ def _solve_primal(problem, tol, max_iter, fixed=False):
         c = [lax.stop_gradient(cl) for cl in loop.point]
         delta, _, _ = measure_with(xs, radii, w, total)(c)
         c_leaves = [cl + dl for cl, dl in zip(c, delta)]
-    q = sum(jnp.sum((cl[None] - x) ** 2, axis=1) for cl, x in zip(c_leaves, xs))
+    q = sum(terms.sum_coords((cl[None] - x) ** 2) for cl, x in zip(c_leaves, xs))
     _, rho, _, _ = terms.distance_terms(q, radii, w)
     cs = [m + unit * cl for m, cl in zip(anchors, c_leaves)]
     thetas = [t + rho[1:, None] * (c[None] - t) for t, c in zip(problem.tasks, cs)]
@@ -411,10 +417,10 @@ def _pair_polish(c, points, radii, w):
     (:func:`._terms.pair_point`) replaces c if it is at least as good."""
     if points.shape[0] < 3:
         return c
-    q = jnp.sum((c[None] - points) ** 2, axis=1)
+    q = terms.sum_coords((c[None] - points) ** 2)
     pair = terms.pair_point(points[1:], w[1:], radii[1], q[1:])
     f = terms.objective(q, radii, w)
-    f_pair = terms.objective(jnp.sum((pair[None] - points) ** 2, axis=1), radii, w)
+    f_pair = terms.objective(terms.sum_coords((pair[None] - points) ** 2), radii, w)
     return jnp.where((w[0] == 0) & (f_pair <= f), pair, c)
 
 
@@ -427,7 +433,7 @@ def fixed_newton(points, radii, w, iterations: int):
     then the two-task closed form.  Returns c on stopped gradients.
     """
     points, radii, w = (lax.stop_gradient(x) for x in (points, radii, w))
-    total = jnp.sum(w)
+    total = terms.sum_points(w)
 
     def body(_, c):
         step, search, _, _ = terms.newton_parameter(c[None] - points, radii, w, total)
@@ -536,7 +542,7 @@ def _finish(problem, cs, thetas, loop, f_end, stop_at, unit, finite):
     # w_g = 0 and F ≈ 0 to the tolerance: every task fits in one ball of radius ε;
     # θ_t = a_t on a neighbourhood (Jacobian I) and θ_g, any point of a set, gets
     # a zero derivative.
-    flat = lax.stop_gradient((w[0] == 0) & (f_end <= 4.0 * jnp.sum(w) * stop_at**2))
+    flat = lax.stop_gradient((w[0] == 0) & (f_end <= 4.0 * terms.sum_points(w) * stop_at**2))
     thetas = [jnp.where(flat, t + lax.stop_gradient(th - t), th)
               for t, th in zip(problem.tasks, thetas)]
     cs = [jnp.where(flat, lax.stop_gradient(c), c) for c in cs]

@@ -30,6 +30,42 @@ import jax.numpy as jnp
 from cljax._src.tree import safe_sqrt
 
 
+def sum_points(x):
+    """Σ_j x_j over axis 0 (the points), as a product with a vector of ones.
+
+    The same sum as ``jnp.sum(x, axis=0)``; written as a dot product because
+    XLA's CPU backend runs each short reduction as a separate, slow kernel
+    (a YNNPACK fusion in jaxlib 0.10), while a matrix–vector product over a
+    vmapped batch is one fast call (benchmarks/bench_projection.py case a).
+    """
+    ones = jnp.ones((x.shape[0],), x.dtype)
+    if x.ndim >= 2 and x.shape[1] <= 4:  # per coordinate: no transposed copy of x
+        return jnp.stack([jnp.tensordot(ones, x[:, i], axes=1) for i in range(x.shape[1])])
+    return jnp.tensordot(ones, x, axes=1)
+
+
+def sum_coords(x):
+    """Σ_i x_i over axis 1 (the parameters of the small S × S Newton): written
+    out for S ≤ 4 (elementwise, fused), else ``jnp.sum``."""
+    if x.shape[1] <= 4:
+        out = x[:, 0]
+        for i in range(1, x.shape[1]):
+            out = out + x[:, i]
+        return out
+    return jnp.sum(x, axis=1)
+
+
+def max_points(x):
+    """max_j x_j over axis 0, written out (a tree of elementwise maxima) for up to 64
+    points, for the reason given in :func:`sum_points`; else ``jnp.max``."""
+    if x.shape[0] > 64:
+        return jnp.max(x, axis=0)
+    rows = [x[j] for j in range(x.shape[0])]
+    while len(rows) > 1:
+        rows = [jnp.maximum(a, b) for a, b in zip(rows[::2], rows[1::2])] + rows[len(rows) & ~1:]
+    return rows[0]
+
+
 def clip_radius(eps, spread):
     """The radius actually used: min(ε, 2·spread), or min(ε, 1) when spread = 0.
 
@@ -80,12 +116,12 @@ def distance_terms(q, radii, weights):
 def objective(q, radii, weights):
     """F = Σ_j w_j (‖c − a_j‖ − ε_j)₊², summed over axis 0."""
     _, _, excess, _ = distance_terms(q, radii, weights)
-    return jnp.sum(weights * excess**2, axis=0)
+    return sum_points(weights * excess**2)
 
 
 def alpha_of(g, total_weight):
     """α = Σ_j g_j plus a rounding-level floor that keeps H invertible where α = 0."""
-    return jnp.sum(g, axis=0) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
+    return sum_points(g) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
 
 
 class Search(NamedTuple):
@@ -103,7 +139,7 @@ def exact_line_search(search, radii, weights, bisections: int = 8):
 
     def slope(tau):
         _, rho, _, _ = distance_terms(q + 2.0 * tau * p + tau * tau * h, radii, weights)
-        return jnp.sum(weights * rho * (p + tau * h), axis=0)
+        return sum_points(weights * rho * (p + tau * h))
 
     def bisect(_, bounds):
         lo, hi = bounds
@@ -116,25 +152,67 @@ def exact_line_search(search, radii, weights, bisections: int = 8):
     return jnp.where(slope(one) <= 0, one, 0.5 * (lo + hi))
 
 
-def newton_gram(P, radii, weights, total_weight):
-    """Newton direction Δc = Σ_j β_j v_j of F at c, from P_jk = ⟨v_j, v_k⟩.
+def newton_gram(gram, radii, weights, total_weight, kappa=None):
+    """Newton direction Δc = Σ_j β_j v_j of F at c, from inner products only.
+
+    ``gram`` G_jk = ⟨y_j, y_k⟩ of rows y_j.  Without ``kappa``, v_j = y_j (G is
+    P_jk = ⟨v_j, v_k⟩ itself); with ``kappa``, c = Σ_k κ_k y_k + the origin of
+    the rows and v_j = c − a_j = Σ_k κ_k y_k − y_j, so
+    P = G − Gκ 1ᵀ − 1 (Gκ)ᵀ + κᵀGκ, used only through matrix–vector products
+    with G and one elementwise pass (P is never formed).
 
     Woodbury on H = αI + Σ_j d_j v_j v_jᵀ with E = diag(√d):
-    β = −(g − E (αI + E P E)⁻¹ E P g) / α.  O(n³), nothing per parameter.
+    β = −(g − E (αI + E P E)⁻¹ E P g) / α.  O(n³) (one Cholesky factorisation of
+    αI + EPE, lower triangle only), nothing per parameter.
 
-    Returns β, the line-search terms (h = βᵀPβ) and g.
+    Returns β, the line-search terms, g and γ, the step in the rows:
+    Δc = Σ_k γ_k y_k, γ = (Σβ) κ − β (β without ``kappa``); the terms' h is
+    ‖Δc‖² = γᵀGγ, without cancellation (βᵀPβ would lose half the digits when
+    Σβ_j v_j ≈ 0).
     """
-    q = jnp.diagonal(P)
+    n = gram.shape[0]
+    if kappa is None:
+        gk, kgk = jnp.zeros((n,), gram.dtype), jnp.zeros((), gram.dtype)
+    else:
+        gk = gram @ kappa
+        kgk = kappa @ gk
+
+    def p_times(x):  # P x
+        sx = jnp.sum(x)
+        return gram @ x - gk * sx - (gk @ x) + kgk * sx
+
+    q = jnp.diagonal(gram) - 2.0 * gk + kgk
     _, rho, _, curv = distance_terms(q, radii, weights)
     g = 2.0 * weights * rho
     alpha = alpha_of(g, total_weight)
     e = safe_sqrt(curv)  # curv is exactly 0 for inactive points: sqrt would give NaN gradients
-    inner = e[:, None] * P * e[None, :]
-    inner = 0.5 * (inner + inner.T) + alpha * jnp.eye(P.shape[0], dtype=P.dtype)
-    y = jnp.linalg.solve(inner, e * (P @ g))  # LU: on CPU faster than JAX's Cholesky here
+    # αI + EPE in one elementwise pass; a rounding-level shift keeps the Cholesky
+    # factorisation defined where P is singular and α tiny.
+    shift = alpha + (4.0 * n * jnp.finfo(gram.dtype).eps) * jnp.max(e * e * jnp.abs(q))
+    inner = (e[:, None] * e[None, :]) * (gram - (gk[:, None] + gk[None, :]) + kgk)
+    inner = inner + shift * jnp.eye(n, dtype=gram.dtype)
+    y = solve_pd(inner, e * p_times(g))
+    y = jnp.where(jnp.all(jnp.isfinite(y)) | ~jnp.all(jnp.isfinite(inner)), y, 0.0)
     beta = -(g - e * y) / alpha
-    p = P @ beta
-    return beta, Search(q, p, jnp.maximum(beta @ p, 0.0)), g
+    gb = gram @ beta
+    sb = jnp.sum(beta)
+    p = gb - gk * sb - (gk @ beta) + kgk * sb
+    if kappa is None:
+        gamma, h = beta, beta @ p
+    else:
+        gamma = sb * kappa - beta
+        h = gamma @ (sb * gk - gb)
+    return beta, Search(q, p, jnp.maximum(h, 0.0)), g, gamma
+
+
+def solve_pd(m, b):
+    """m⁻¹b for a symmetric positive-definite m (n, n), b (n,): Cholesky (only the
+    lower triangle of m is read) and two triangular solves.  NaN where the
+    factorisation fails."""
+    chol = jax.lax.linalg.cholesky(m, symmetrize_input=False)
+    y = jax.lax.linalg.triangular_solve(chol, b[:, None], left_side=True, lower=True)
+    x = jax.lax.linalg.triangular_solve(chol, y, left_side=True, lower=True, transpose_a=True)
+    return x[:, 0]
 
 
 def solve_spd(h, b):
@@ -160,24 +238,24 @@ def newton_parameter(v, radii, weights, total_weight):
     H = αI + Σ_j d_j v_j v_jᵀ is S × S: O(n S² + S³), for S small.  Returns
     Δc (S, *B), the line-search terms, ∇F (S, *B) and F.
     """
-    q = jnp.sum(v * v, axis=1)
+    q = sum_coords(v * v)
     _, rho, excess, curv = distance_terms(q, radii, weights)
     g = 2.0 * weights * rho
-    grad = jnp.sum(g[:, None] * v, axis=0)
+    grad = sum_points(g[:, None] * v)
     alpha = alpha_of(g, total_weight)
     s = v.shape[1]
     cv = curv[:, None] * v
     if s <= 4:  # written out: a few fused elementwise sums, batch axes kept last
-        hess = jnp.stack([jnp.stack([jnp.sum(cv[:, i] * v[:, k], axis=0)
+        hess = jnp.stack([jnp.stack([sum_points(cv[:, i] * v[:, k])
                                      + (alpha if i == k else 0.0)
                                      for k in range(s)]) for i in range(s)])
     else:
         eye = jnp.eye(s, dtype=v.dtype).reshape((s, s) + (1,) * (v.ndim - 2))
         hess = jnp.einsum("ji...,jk...->ik...", cv, v) + alpha * eye
     step = -solve_spd(hess, grad)
-    p = jnp.sum(v * step[None], axis=1)
-    search = Search(q, p, jnp.sum(step * step, axis=0))
-    return step, search, grad, jnp.sum(weights * excess**2, axis=0)
+    p = sum_coords(v * step[None])
+    search = Search(q, p, sum_points(step * step))
+    return step, search, grad, sum_points(weights * excess**2)
 
 
 def pair_point(points, weights, radius, q):
@@ -192,6 +270,6 @@ def pair_point(points, weights, radius, q):
     i = jnp.argmax(q)
     j = jnp.argmax(jnp.where(jnp.arange(q.shape[0]) == i, -jnp.inf, q))
     ai, aj, wi, wj = points[i], points[j], weights[i], weights[j]
-    dist = safe_sqrt(jnp.sum((aj - ai) ** 2))
+    dist = safe_sqrt(sum_points((aj - ai) ** 2))
     ri = (wj * dist + (wi - wj) * radius) / (wi + wj)
     return ai + jnp.where(dist > 0, ri / jnp.where(dist > 0, dist, 1.0), 0.0) * (aj - ai)
