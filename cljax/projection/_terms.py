@@ -162,8 +162,8 @@ def newton_gram(gram, radii, weights, total_weight, kappa=None):
     with G and one elementwise pass (P is never formed).
 
     Woodbury on H = αI + Σ_j d_j v_j v_jᵀ with E = diag(√d):
-    β = −(g − E (αI + E P E)⁻¹ E P g) / α.  O(n³) (one Cholesky factorisation of
-    αI + EPE, lower triangle only), nothing per parameter.
+    β = −(g − E (αI + E P E)⁻¹ E P g) / α.  O(n³) (one LU factorisation), nothing
+    per parameter.
 
     Returns β, the line-search terms, g and γ, the step in the rows:
     Δc = Σ_k γ_k y_k, γ = (Σβ) κ − β (β without ``kappa``); the terms' h is
@@ -186,13 +186,10 @@ def newton_gram(gram, radii, weights, total_weight, kappa=None):
     g = 2.0 * weights * rho
     alpha = alpha_of(g, total_weight)
     e = safe_sqrt(curv)  # curv is exactly 0 for inactive points: sqrt would give NaN gradients
-    # αI + EPE in one elementwise pass; a rounding-level shift keeps the Cholesky
-    # factorisation defined where P is singular and α tiny.
-    shift = alpha + (4.0 * n * jnp.finfo(gram.dtype).eps) * jnp.max(e * e * jnp.abs(q))
+    # αI + EPE in one elementwise pass (no symmetrising transpose: LU does not need it).
     inner = (e[:, None] * e[None, :]) * (gram - (gk[:, None] + gk[None, :]) + kgk)
-    inner = inner + shift * jnp.eye(n, dtype=gram.dtype)
-    y = solve_pd(inner, e * p_times(g))
-    y = jnp.where(jnp.all(jnp.isfinite(y)) | ~jnp.all(jnp.isfinite(inner)), y, 0.0)
+    inner = inner + alpha * jnp.eye(n, dtype=gram.dtype)
+    y = solve_inner(inner, e * p_times(g))
     beta = -(g - e * y) / alpha
     gb = gram @ beta
     sb = jnp.sum(beta)
@@ -205,14 +202,52 @@ def newton_gram(gram, radii, weights, total_weight, kappa=None):
     return beta, Search(q, p, jnp.maximum(h, 0.0)), g, gamma
 
 
-def solve_pd(m, b):
-    """m⁻¹b for a symmetric positive-definite m (n, n), b (n,): Cholesky (only the
-    lower triangle of m is read) and two triangular solves.  NaN where the
-    factorisation fails."""
-    chol = jax.lax.linalg.cholesky(m, symmetrize_input=False)
-    y = jax.lax.linalg.triangular_solve(chol, b[:, None], left_side=True, lower=True)
-    x = jax.lax.linalg.triangular_solve(chol, y, left_side=True, lower=True, transpose_a=True)
-    return x[:, 0]
+CG_MIN_SIZE = 128  # solve_inner: conjugate gradients first from this size on
+CG_MAX_STEPS = 16
+
+
+def solve_inner(m, b):
+    """m⁻¹b for the symmetric positive-definite m = αI + EPE (n, n) of :func:`newton_gram`.
+
+    Small n: LU.  From ``CG_MIN_SIZE`` on: Jacobi-preconditioned conjugate gradients
+    (at most ``CG_MAX_STEPS`` products with m, stopping at a relative residual of
+    machine-ε^(2/3)); if the true residual b − m x is not that small, LU instead.
+    m is often well conditioned there (α large against EPE: every point far outside
+    its ball), and then a few matrix–vector products replace an O(n³) factorisation
+    whose pivoting costs a sequential loop of n steps on CPU.  Derivatives go through
+    ``lax.custom_linear_solve`` (the same solver for the tangent), not through the
+    iterations.
+    """
+    n = b.shape[0]
+    if n < CG_MIN_SIZE:
+        return jnp.linalg.solve(m, b)
+    tol = jnp.finfo(m.dtype).eps ** (2.0 / 3.0)
+
+    def solve(matvec, rhs):
+        inv_diag = 1.0 / jnp.diagonal(m)  # ≥ α > 0 on the diagonal
+        limit = (tol * tol) * (rhs @ rhs)
+
+        def cond(state):
+            k, _, r, _, _ = state
+            return (k < CG_MAX_STEPS) & (r @ r > limit)
+
+        def body(state):
+            k, x, r, d, rz = state
+            md = matvec(d)
+            dmd = d @ md
+            a = jnp.where(dmd > 0, rz / jnp.where(dmd > 0, dmd, 1.0), 0.0)
+            x, r = x + a * d, r - a * md
+            z = inv_diag * r
+            rz_new = r @ z
+            d = z + jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0) * d
+            return k + 1, x, r, d, rz_new
+
+        z = inv_diag * rhs
+        _, x, _, _, _ = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(rhs), rhs, z, rhs @ z))
+        r = rhs - matvec(x)
+        return jax.lax.cond(r @ r <= limit, lambda: x, lambda: jnp.linalg.solve(m, rhs))
+
+    return jax.lax.custom_linear_solve(lambda x: m @ x, b, solve, symmetric=True)
 
 
 def solve_spd(h, b):
