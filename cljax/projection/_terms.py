@@ -38,6 +38,11 @@ def sum_points(x):
     (a YNNPACK fusion in jaxlib 0.10), while a matrix–vector product over a
     vmapped batch is one fast call (benchmarks/bench_projection.py case a).
     """
+    if x.shape[0] <= 4:  # a few terms (the S coordinates of a step): elementwise
+        out = x[0]
+        for j in range(1, x.shape[0]):
+            out = out + x[j]
+        return out
     ones = jnp.ones((x.shape[0],), x.dtype)
     if x.ndim >= 2 and x.shape[1] <= 4:  # per coordinate: no transposed copy of x
         return jnp.stack([jnp.tensordot(ones, x[:, i], axes=1) for i in range(x.shape[1])])
@@ -281,8 +286,8 @@ def newton_parameter(v, radii, weights, total_weight):
     s = v.shape[1]
     cv = curv[:, None] * v
     if s <= 4:  # written out: a few fused elementwise sums, batch axes kept last
-        hess = jnp.stack([jnp.stack([sum_points(cv[:, i] * v[:, k])
-                                     + (alpha if i == k else 0.0)
+        entry = {(i, k): sum_points(cv[:, i] * v[:, k]) for i in range(s) for k in range(i, s)}
+        hess = jnp.stack([jnp.stack([entry[min(i, k), max(i, k)] + (alpha if i == k else 0.0)
                                      for k in range(s)]) for i in range(s)])
     else:
         eye = jnp.eye(s, dtype=v.dtype).reshape((s, s) + (1,) * (v.ndim - 2))
