@@ -15,8 +15,10 @@ point of EUSIPCO eq. 13 can stall far from the optimum, DESIGN §2):
 * ``"dual"`` (Gram): c = a_ref + Σ_j κ_j (a_j − a_ref).  Every quantity comes
   from the (T+1)×(T+1) Gram matrix G of the points relative to a_ref (a point of
   the cloud, so no cancellation), formed once in one streaming pass (chunked, no
-  copy of the input); an iteration costs O(T³) and nothing per parameter; θ is
-  rebuilt from the original leaves.
+  copy of the input); an iteration costs three products with G, one elementwise
+  pass and the inner Newton system (conjugate gradients when it is well
+  conditioned, else LU, O(T³); :func:`._terms.solve_inner`), nothing per
+  parameter; θ is rebuilt from the original leaves.
 * ``"primal"``: the same Newton iteration held in parameter space: the S × S
   Hessian when S ≤ T + 1 (then, with w_g = 0, also the two-active-task closed
   form, where F is flat and Newton only linear), else the inner products of

@@ -18,6 +18,10 @@ Every algorithm (:mod:`cljax.projection._operator`, :mod:`._centre_newton`,
 :mod:`._centre_path`) takes these functions from here: the distance terms,
 F, the radius clip, the ball step, the Newton directions in Gram and in
 parameter form, the exact line search and the two-task closed form.
+
+Sums over the points are products with a vector of ones (:func:`sum_points`), and
+sums over a few coordinates are written out: on CPU, jaxlib 0.10 runs every short
+``jnp.sum`` of a vmapped batch as its own slow YNNPACK kernel.
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ import jax.numpy as jnp
 from cljax._src.tree import safe_sqrt
 
 
-def sum_points(x):
+def sum_points(x, batch_last: bool = False):
     """Σ_j x_j over axis 0 (the points), as a product with a vector of ones.
 
     The same sum as ``jnp.sum(x, axis=0)``; written as a dot product because
-    XLA's CPU backend runs each short reduction as a separate, slow kernel
-    (a YNNPACK fusion in jaxlib 0.10), while a matrix–vector product over a
-    vmapped batch is one fast call (benchmarks/bench_projection.py case a).
+    XLA's CPU backend runs each short reduction of a ``jax.vmap``-ed batch (batch
+    first) as a separate, slow kernel (a YNNPACK fusion in jaxlib 0.10), while a
+    matrix–vector product is one fast call (benchmarks/bench_projection.py case a).
+    ``batch_last=True`` (explicit trailing batch axes, :mod:`._centre_path`):
+    ``jnp.sum``, which XLA fuses well in that layout.
     """
+    if batch_last:
+        return jnp.sum(x, axis=0)
     if x.shape[0] <= 4:  # a few terms (the S coordinates of a step): elementwise
         out = x[0]
         for j in range(1, x.shape[0]):
@@ -49,10 +57,10 @@ def sum_points(x):
     return jnp.tensordot(ones, x, axes=1)
 
 
-def sum_coords(x):
+def sum_coords(x, batch_last: bool = False):
     """Σ_i x_i over axis 1 (the parameters of the small S × S Newton): written
-    out for S ≤ 4 (elementwise, fused), else ``jnp.sum``."""
-    if x.shape[1] <= 4:
+    out for S ≤ 4 (elementwise, fused), else (or ``batch_last``) ``jnp.sum``."""
+    if x.shape[1] <= 4 and not batch_last:
         out = x[:, 0]
         for i in range(1, x.shape[1]):
             out = out + x[:, i]
@@ -121,12 +129,12 @@ def distance_terms(q, radii, weights):
 def objective(q, radii, weights):
     """F = Σ_j w_j (‖c − a_j‖ − ε_j)₊², summed over axis 0."""
     _, _, excess, _ = distance_terms(q, radii, weights)
-    return sum_points(weights * excess**2)
+    return sum_points(weights * excess**2, batch_last=q.ndim > 1)
 
 
 def alpha_of(g, total_weight):
     """α = Σ_j g_j plus a rounding-level floor that keeps H invertible where α = 0."""
-    return sum_points(g) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
+    return sum_points(g, batch_last=g.ndim > 1) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
 
 
 class Search(NamedTuple):
@@ -144,7 +152,7 @@ def exact_line_search(search, radii, weights, bisections: int = 8):
 
     def slope(tau):
         _, rho, _, _ = distance_terms(q + 2.0 * tau * p + tau * tau * h, radii, weights)
-        return sum_points(weights * rho * (p + tau * h))
+        return sum_points(weights * rho * (p + tau * h), batch_last=q.ndim > 1)
 
     def bisect(_, bounds):
         lo, hi = bounds
@@ -278,24 +286,26 @@ def newton_parameter(v, radii, weights, total_weight):
     H = αI + Σ_j d_j v_j v_jᵀ is S × S: O(n S² + S³), for S small.  Returns
     Δc (S, *B), the line-search terms, ∇F (S, *B) and F.
     """
-    q = sum_coords(v * v)
+    last = v.ndim > 2  # explicit trailing batch axes
+    q = sum_coords(v * v, last)
     _, rho, excess, curv = distance_terms(q, radii, weights)
     g = 2.0 * weights * rho
-    grad = sum_points(g[:, None] * v)
+    grad = sum_points(g[:, None] * v, last)
     alpha = alpha_of(g, total_weight)
     s = v.shape[1]
     cv = curv[:, None] * v
     if s <= 4:  # written out: a few fused elementwise sums, batch axes kept last
-        entry = {(i, k): sum_points(cv[:, i] * v[:, k]) for i in range(s) for k in range(i, s)}
+        entry = {(i, k): sum_points(cv[:, i] * v[:, k], last)
+                 for i in range(s) for k in range(i, s)}
         hess = jnp.stack([jnp.stack([entry[min(i, k), max(i, k)] + (alpha if i == k else 0.0)
                                      for k in range(s)]) for i in range(s)])
     else:
         eye = jnp.eye(s, dtype=v.dtype).reshape((s, s) + (1,) * (v.ndim - 2))
         hess = jnp.einsum("ji...,jk...->ik...", cv, v) + alpha * eye
     step = -solve_spd(hess, grad)
-    p = sum_coords(v * step[None])
-    search = Search(q, p, sum_points(step * step))
-    return step, search, grad, sum_points(weights * excess**2)
+    p = sum_coords(v * step[None], last)
+    search = Search(q, p, sum_points(step * step, last))
+    return step, search, grad, sum_points(weights * excess**2, last)
 
 
 def pair_point(points, weights, radius, q):
