@@ -199,10 +199,12 @@ def newton_gram(gram, radii, weights, total_weight, kappa=None):
     g = 2.0 * weights * rho
     alpha = alpha_of(g, total_weight)
     e = safe_sqrt(curv)  # curv is exactly 0 for inactive points: sqrt would give NaN gradients
-    # αI + EPE in one elementwise pass (no symmetrising transpose: LU does not need it).
-    inner = (e[:, None] * e[None, :]) * (gram - (gk[:, None] + gk[None, :]) + kgk)
-    inner = inner + alpha * jnp.eye(n, dtype=gram.dtype)
-    y = solve_inner(inner, e * p_times(g))
+    def inner():  # αI + EPE in one elementwise pass (LU does not need it symmetrised)
+        m = (e[:, None] * e[None, :]) * (gram - (gk[:, None] + gk[None, :]) + kgk)
+        return m + alpha * jnp.eye(n, dtype=gram.dtype)
+
+    y = solve_inner(lambda x: alpha * x + e * p_times(e * x), alpha + e * e * q, inner,
+                    e * p_times(g))
     beta = -(g - e * y) / alpha
     gb = gram @ beta
     sb = jnp.sum(beta)
@@ -219,25 +221,27 @@ CG_MIN_SIZE = 128  # solve_inner: conjugate gradients first from this size on
 CG_MAX_STEPS = 16
 
 
-def solve_inner(m, b):
-    """m⁻¹b for the symmetric positive-definite m = αI + EPE (n, n) of :func:`newton_gram`.
+def solve_inner(matvec, diagonal, matrix, b):
+    """m⁻¹b for the symmetric positive-definite m = αI + EPE (n, n) of :func:`newton_gram`,
+    given as ``matvec`` (x ↦ m x), its ``diagonal`` and ``matrix()`` (forms m).
 
-    Small n: LU.  From ``CG_MIN_SIZE`` on: Jacobi-preconditioned conjugate gradients
-    (at most ``CG_MAX_STEPS`` products with m, stopping at a relative residual of
-    machine-ε^(2/3)); if the true residual b − m x is not that small, LU instead.
-    m is often well conditioned there (α large against EPE: every point far outside
-    its ball), and then a few matrix–vector products replace an O(n³) factorisation
-    whose pivoting costs a sequential loop of n steps on CPU.  Derivatives go through
+    Small n: LU of ``matrix()``.  From ``CG_MIN_SIZE`` on: Jacobi-preconditioned
+    conjugate gradients (at most ``CG_MAX_STEPS`` products with m, stopping at a
+    relative residual of machine-ε^(2/3)); only if the true residual b − m x is not
+    that small is m formed and solved by LU.  m is often well conditioned there (α
+    large against EPE: every point far outside its ball), and then a few
+    matrix–vector products replace forming m and an O(n³) factorisation whose
+    pivoting is a sequential loop of n steps on CPU.  Derivatives go through
     ``lax.custom_linear_solve`` (the same solver for the tangent), not through the
     iterations.
     """
     n = b.shape[0]
     if n < CG_MIN_SIZE:
-        return jnp.linalg.solve(m, b)
-    tol = jnp.finfo(m.dtype).eps ** (2.0 / 3.0)
+        return jnp.linalg.solve(matrix(), b)
+    tol = jnp.finfo(b.dtype).eps ** (2.0 / 3.0)
+    inv_diag = 1.0 / diagonal  # ≥ α > 0
 
     def solve(matvec, rhs):
-        inv_diag = 1.0 / jnp.diagonal(m)  # ≥ α > 0 on the diagonal
         limit = (tol * tol) * (rhs @ rhs)
 
         def cond(state):
@@ -258,9 +262,9 @@ def solve_inner(m, b):
         z = inv_diag * rhs
         _, x, _, _, _ = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(rhs), rhs, z, rhs @ z))
         r = rhs - matvec(x)
-        return jax.lax.cond(r @ r <= limit, lambda: x, lambda: jnp.linalg.solve(m, rhs))
+        return jax.lax.cond(r @ r <= limit, lambda: x, lambda: jnp.linalg.solve(matrix(), rhs))
 
-    return jax.lax.custom_linear_solve(lambda x: m @ x, b, solve, symmetric=True)
+    return jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True)
 
 
 def solve_spd(h, b):
