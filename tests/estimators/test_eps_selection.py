@@ -10,15 +10,19 @@ from cljax.estimators._eps_selection import (cv_curve, divergence_autodiff, fold
                                  sure_curve)
 
 
+# ε and the weights are arguments: one compile per shape, shared by the cases
+_project_30 = jax.jit(lambda p, eps, w: project_centre_newton(p, eps, w, iterations=30))
+
+
 def finite_difference_divergence(points, eps, weights, h=1e-6):
     t, d = points.shape
-    project = jax.jit(lambda p: project_centre_newton(p, eps, weights, iterations=30).task_params)
     div = np.zeros(t)
     for i in range(t):
         for j in range(d):
             e = np.zeros((t, d))
             e[i, j] = h
-            plus, minus = project(points + e), project(points - e)
+            plus = _project_30(points + e, eps, weights).task_params
+            minus = _project_30(points - e, eps, weights).task_params
             div[i] += (plus[i, j] - minus[i, j]) / (2 * h)
     return div
 
@@ -29,7 +33,7 @@ def test_exact_divergence_matches_autodiff_and_finite_differences(tasks, dim, ep
     rng = np.random.default_rng(tasks + dim)
     points = jnp.asarray(rng.normal(size=(tasks, dim)) * 2.0)
     weights = jnp.asarray(rng.uniform(0.5, 2.0, size=tasks))
-    proj = project_centre_newton(points, eps, weights, iterations=30)
+    proj = _project_30(points, eps, weights)
     exact = projection_divergence(points, proj.centre, eps, weights)
     np.testing.assert_allclose(exact, divergence_autodiff(points, eps, weights), atol=1e-6)
     np.testing.assert_allclose(exact, finite_difference_divergence(points, eps, weights), atol=1e-5)

@@ -33,7 +33,7 @@ def degenerate_points(rng, tasks, dim):
     return base
 
 
-@pytest.mark.parametrize("tasks,dim", [(4, 2), (2, 2), (3, 1), (1, 2), (5, 3)])
+@pytest.mark.parametrize("tasks,dim", [(4, 2), (3, 1), (1, 2), (5, 3)])
 def test_matches_cold_solver_float64(tasks, dim):
     rng = np.random.default_rng(100 + tasks * 10 + dim)
     points = np.concatenate([rng.normal(size=(60, tasks, dim)) * 2.0,

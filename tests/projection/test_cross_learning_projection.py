@@ -18,6 +18,7 @@ compiles once per method.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import cvxpy as cp
@@ -201,9 +202,11 @@ def assert_feasible(theta, theta_g, eps, scale=1.0):
 # ---------------------------------------------------------------------------
 
 ORACLE_SHAPES = [(1, 1), (1, 10), (2, 1), (2, 3), (5, 3), (5, 100),
-                 (15, 1), (15, 10), (15, 100), (50, 3), (50, 10), (50, 100)]
+                 (15, 10), (15, 100), (50, 3), (50, 100)]
 EPS_KINDS = ("zero", "tiny", "typical", "huge", "inf")
-SEEDS_PER_KIND = {"zero": 2, "tiny": 2, "typical": 5, "huge": 2, "inf": 2}
+# The limits (ε = 0, 1e-8, 1e6, ∞) have closed forms that other tests check at every
+# shape; the oracle's work is the typical, partly active ε.
+SEEDS_PER_KIND = {"zero": 1, "tiny": 1, "typical": 4, "huge": 1, "inf": 1}
 
 
 @pytest.mark.parametrize("shape", ORACLE_SHAPES, ids=lambda sh: f"T{sh[0]}-S{sh[1]}")
@@ -212,8 +215,8 @@ def test_matches_cvxpy_oracle(shape):
     feasibility to 1e-9 relative, variables (against the polished oracle) to
     1e-7 of the points' spread.
 
-    Per shape: ε ∈ {0, 1e-8, typical, 1e6, ∞} × (2, 2, 5, 2, 2) seeds × w_g ∈ {0, 1},
-    26 instances; over the 12 shapes 312 instances per method.  (One test per
+    Per shape: ε ∈ {0, 1e-8, typical, 1e6, ∞} × (1, 1, 4, 1, 1) seeds × w_g ∈ {0, 1},
+    16 instances; over the 10 shapes 160 instances per method.  (One test per
     shape, so that each shape compiles once per method.)
     """
     t, s = shape
@@ -643,21 +646,20 @@ def test_result_fields(instance, method):
 
 
 def gradient_problem(seed=0):
-    """A (5, 4) instance, ε with some constraints active and some not, and probe
-    vectors for the scalar ⟨probe, θ⟩ + ⟨probe_g, θ_g⟩."""
+    """A (5, 2) instance (the shape of the degenerate configurations below, so both
+    tests share one compiled f, grad and jvp), ε with some constraints active and
+    some not, and probe vectors for the scalar ⟨probe, θ⟩ + ⟨probe_g, θ_g⟩."""
     rng = np.random.default_rng(seed)
-    a, a_g, w = random_instance(rng, 5, 4)
+    a, a_g, w = random_instance(rng, 5, 2)
     m = weighted_mean(a, a_g, w, 1.0)
     eps = float(np.median(np.linalg.norm(a - m, axis=1)))
     probe, probe_g = rng.normal(size=a.shape), rng.normal(size=a_g.shape)
     return a, a_g, eps, w, probe, probe_g
 
 
-def scalar_of_projection(method, w, global_weight, probe, probe_g):
-    """f(a, a_g, ε) = ⟨probe, θ⟩ + ⟨probe_g, θ_g⟩ (⟨probe, θ⟩ alone when w_g = 0,
-    where θ_g is not unique), with its gradient and its JVP, all jitted."""
-
-    def f(a, a_g, eps):
+@functools.lru_cache(maxsize=None)
+def _compiled_scalar(method, global_weight):
+    def f(a, a_g, eps, w, probe, probe_g):
         out = project_cross_learning(a, a_g, eps, task_weights=w, global_weight=global_weight,
                                      method=method, tol=TOL64)
         value = jnp.sum(probe * out.task_params)
@@ -666,8 +668,20 @@ def scalar_of_projection(method, w, global_weight, probe, probe_g):
         return value
 
     grad = jax.jit(jax.grad(f, argnums=(0, 1, 2)))
-    jvp = jax.jit(lambda primals, tangents: jax.jvp(f, primals, tangents)[1])
+    jvp = jax.jit(lambda primals, tangents, *rest: jax.jvp(
+        lambda *p: f(*p, *rest), primals, tangents)[1])
     return jax.jit(f), grad, jvp
+
+
+def scalar_of_projection(method, w, global_weight, probe, probe_g):
+    """f(a, a_g, ε) = ⟨probe, θ⟩ + ⟨probe_g, θ_g⟩ (⟨probe, θ⟩ alone when w_g = 0,
+    where θ_g is not unique), with its gradient and its JVP, all jitted (compiled
+    once per method and w_g; w and the probes are arguments)."""
+    f, grad, jvp = _compiled_scalar(method, float(global_weight))
+    rest = (np.asarray(w, np.float64), np.asarray(probe), np.asarray(probe_g))
+    return (lambda a, a_g, eps: f(a, a_g, eps, *rest),
+            lambda a, a_g, eps: grad(a, a_g, eps, *rest),
+            lambda primals, tangents: jvp(primals, tangents, *rest))
 
 
 @pytest.mark.parametrize("global_weight", [0.0, 1.0])
@@ -676,7 +690,7 @@ def test_gradients_match_finite_differences(method, global_weight):
     against central differences, at a point with active and inactive
     constraints; one-sided differences at ε = 0; zero ε-derivative beyond the
     points' spread."""
-    a, a_g, eps, w, probe, probe_g = gradient_problem()
+    a, a_g, eps, w, probe, probe_g = gradient_problem(seed=1)
     theta, theta_g, _ = project(a, a_g, eps, w=w, wg=global_weight, method=method)
     dist = np.linalg.norm(theta - theta_g, axis=1)
     assert np.any(dist < eps * (1 - 1e-3)) and np.any(dist > eps * (1 - 1e-9)), \
