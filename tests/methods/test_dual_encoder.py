@@ -74,7 +74,10 @@ def test_weiszfeld_step_decreases_the_sum_of_distances():
     rng = np.random.default_rng(2)
     pts = jnp.asarray(rng.normal(size=(6, 3)))
     c = jnp.mean(pts, axis=0) + 1.0
-    cost = lambda c: float(np.sum(np.linalg.norm(np.asarray(pts) - np.asarray(c), axis=1)))  # noqa: E731
+
+    def cost(c):  # in NumPy
+        return float(np.sum(np.linalg.norm(np.asarray(pts) - np.asarray(c), axis=1)))
+
     step = jax.jit(de.weiszfeld_step)
     before = cost(c)
     for _ in range(50):
