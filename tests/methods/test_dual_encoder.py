@@ -12,6 +12,18 @@ from jax import lax
 
 from cljax.experiments.compare import problems
 from cljax.methods import _dual_encoder as de
+
+# Test-side computations go through jit: one compilation each instead of one per operation
+# (eager op-by-op dispatch compiles every primitive for every new shape).
+INIT = jax.jit(de.init_params, static_argnums=(1, 2, 3, 4))
+PREDICT = jax.jit(de.predict, static_argnums=2)
+
+
+def draw_regression(key, **kw):
+    """``problems.heterogeneous_regression`` in one jitted program."""
+    return jax.jit(lambda k: problems.heterogeneous_regression(k, **kw))(key)
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 1.0, 50.0])
 def test_group_soft_threshold_is_the_prox_cvxpy(threshold):
     rng = np.random.default_rng(0)
@@ -33,7 +45,7 @@ def test_group_soft_threshold_at_the_centre_has_finite_gradient():
     v = jnp.stack([c, c + 1.0])
     out = de.group_soft_threshold(v, c, 0.5)
     np.testing.assert_allclose(out[0], c)
-    g = jax.grad(lambda v: jnp.sum(de.group_soft_threshold(v, c, 0.5) ** 2))(v)
+    g = jax.jit(jax.grad(lambda v: jnp.sum(de.group_soft_threshold(v, c, 0.5) ** 2)))(v)
     assert np.all(np.isfinite(np.asarray(g)))
 
 
@@ -41,32 +53,35 @@ def test_orthogonality_penalty_value_and_gradient_vs_finite_differences():
     rng = np.random.default_rng(1)
     s, c = rng.normal(size=(7, 2)), rng.normal(size=(7, 3))
     sc, cc = s - s.mean(0), c - c.mean(0)
-    assert float(de.orthogonality_penalty(s, c)) == pytest.approx(
-        np.sum((sc.T @ cc) ** 2) / 49, rel=1e-12)
-    grad = np.asarray(jax.grad(de.orthogonality_penalty)(jnp.asarray(s), jnp.asarray(c)))
+    penalty = jax.jit(de.orthogonality_penalty)  # one compilation per shape
+    assert float(penalty(s, c)) == pytest.approx(np.sum((sc.T @ cc) ** 2) / 49, rel=1e-12)
+    grad = np.asarray(jax.jit(jax.grad(de.orthogonality_penalty))(jnp.asarray(s), jnp.asarray(c)))
     h = 1e-6
     fd = np.zeros_like(s)
     for idx in np.ndindex(*s.shape):
         e = np.zeros_like(s)
         e[idx] = h
-        fd[idx] = (float(de.orthogonality_penalty(s + e, c))
-                   - float(de.orthogonality_penalty(s - e, c))) / (2 * h)
+        fd[idx] = (float(penalty(s + e, c)) - float(penalty(s - e, c))) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
     # orthogonal (centred) encodings cost nothing
     q = np.linalg.qr(rng.normal(size=(7, 5)) - 0)[0]
     q = q - q.mean(0)
     u = np.linalg.svd(np.c_[np.ones(7), q])[0][:, 1:6]  # columns ⟂ 1 and each other
-    assert float(de.orthogonality_penalty(u[:, :2], u[:, 2:5])) == pytest.approx(0.0, abs=1e-20)
+    assert float(penalty(u[:, :2], u[:, 2:5])) == pytest.approx(0.0, abs=1e-20)
 
 
 def test_weiszfeld_step_decreases_the_sum_of_distances():
     rng = np.random.default_rng(2)
     pts = jnp.asarray(rng.normal(size=(6, 3)))
     c = jnp.mean(pts, axis=0) + 1.0
-    cost = lambda c: float(jnp.sum(jnp.linalg.norm(pts - c, axis=1)))  # noqa: E731
+
+    def cost(c):  # in NumPy
+        return float(np.sum(np.linalg.norm(np.asarray(pts) - np.asarray(c), axis=1)))
+
+    step = jax.jit(de.weiszfeld_step)
     before = cost(c)
     for _ in range(50):
-        c_new = de.weiszfeld_step(pts, c)
+        c_new = step(pts, c)
         assert cost(c_new) <= cost(c) + 1e-12
         c = c_new
     assert cost(c) < before
@@ -77,8 +92,7 @@ SMALL = de.DualEncoderConfig(hidden=(8,), num_steps=150)
 
 @pytest.fixture(scope="module")
 def small_problem():
-    return problems.heterogeneous_regression(jax.random.PRNGKey(0), num_tasks=3, num_samples=12,
-                                       num_features=3)
+    return draw_regression(jax.random.PRNGKey(0), num_tasks=3, num_samples=12, num_features=3)
 
 
 def test_fit_is_deterministic_and_lowers_the_loss(small_problem):
@@ -86,10 +100,10 @@ def test_fit_is_deterministic_and_lowers_the_loss(small_problem):
     fit = jax.jit(de.fit, static_argnums=3)
     p1, h1 = fit(jax.random.PRNGKey(1), x, y, SMALL)
     p2, _ = fit(jax.random.PRNGKey(1), x, y, SMALL)
-    np.testing.assert_array_equal(np.asarray(de.predict(p1, x, SMALL)),
-                                  np.asarray(de.predict(p2, x, SMALL)))
+    np.testing.assert_array_equal(np.asarray(PREDICT(p1, x, SMALL)),
+                                  np.asarray(PREDICT(p2, x, SMALL)))
     assert float(h1[-1]) < 0.5 * float(h1[0])
-    assert de.predict(p1, x, SMALL).shape == y.shape
+    assert PREDICT(p1, x, SMALL).shape == y.shape
 
 
 def test_tied_heads_and_strong_group_penalty_give_common_heads(small_problem):
@@ -120,14 +134,13 @@ def test_head_steps_on_frozen_encoders_converge_to_least_squares(tied):
     Untied: per task, y_r on [S_r, C_r, 1]; tied (pooled, shared encoder only):
     all tasks' y on [C, 1].  Reference: numpy lstsq.
     """
-    prob = problems.heterogeneous_regression(jax.random.PRNGKey(0), num_tasks=2, num_samples=40,
-                                       num_features=3)
+    prob = draw_regression(jax.random.PRNGKey(0), num_tasks=2, num_samples=40, num_features=3)
     x, y = prob.x, prob.y
     t, n = y.shape
     cfg = (de.DualEncoderConfig(hidden=(8,), shared_width=3, use_task=False, tie_heads=True)
            if tied else de.DualEncoderConfig(hidden=(8,), shared_width=3, lam_alpha=0.0,
                                              lam_beta=0.0))
-    params = de.init_params(jax.random.PRNGKey(1), t, 3, cfg, x.dtype)
+    params = INIT(jax.random.PRNGKey(1), t, 3, cfg, x.dtype)
     s, c = jax.jit(de.encodings, static_argnums=2)(params, x, cfg)
     S, C, Y = np.asarray(s), np.asarray(c), np.asarray(y)
     if tied:
@@ -146,14 +159,15 @@ def test_head_steps_on_frozen_encoders_converge_to_least_squares(tied):
         return de.head_update(p, de.head_gradients(p, s, c, y, cfg), cfg), None
 
     fitted, _ = jax.jit(lambda p: lax.scan(body, p, None, length=20000))(params)
-    np.testing.assert_allclose(de.predict_from_encodings(fitted, s, c, cfg), want, atol=1e-8)
+    np.testing.assert_allclose(jax.jit(de.predict_from_encodings, static_argnums=3)(
+        fitted, s, c, cfg), want, atol=1e-8)
     if tied:
         np.testing.assert_allclose(fitted.beta, np.broadcast_to(fitted.beta[0], fitted.beta.shape))
 
 
 def test_head_gradients_equal_the_full_gradient_in_the_heads(small_problem):
     x, y = small_problem.x, small_problem.y
-    params = de.init_params(jax.random.PRNGKey(3), 3, 3, SMALL, x.dtype)
+    params = INIT(jax.random.PRNGKey(3), 3, 3, SMALL, x.dtype)
 
     @jax.jit
     def both(params):

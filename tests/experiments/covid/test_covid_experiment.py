@@ -32,6 +32,12 @@ def separate(tasks):
     return np.asarray(jax.jit(lambda t: ce.fit_separate(t, FIT))(tasks))
 
 
+@pytest.fixture(scope="module")
+def consensus(tasks):
+    """The consensus fit (one compile, shared by the grid-search and the ε = 0 checks)."""
+    return np.asarray(jax.jit(lambda t: ce.fit_consensus(t, FIT))(tasks))
+
+
 def scipy_residual(theta, window, n):
     """Residuals of one country, written independently with solve_ivp."""
     y0 = [window.susceptible[0] / window.population, window.infected[0] / window.population]
@@ -132,8 +138,8 @@ def test_separate_matches_scipy_least_squares(problem, separate):
     assert separate[0][1] == 0.0  # ARG at N = 10: γ collapses onto its bound
 
 
-def test_consensus_is_no_worse_than_a_grid_search(tasks):
-    con = np.asarray(jax.jit(lambda t: ce.fit_consensus(t, FIT))(tasks))
+def test_consensus_is_no_worse_than_a_grid_search(tasks, consensus):
+    con = consensus
     residual = FIT.residual_fn(tasks.observed.shape[1])
     total = jax.jit(jax.vmap(lambda th: jnp.sum(jax.vmap(residual, (None, 0))(th, tasks) ** 2)))
     b, g = np.meshgrid(np.linspace(0.0, 1.5, 31), np.linspace(0.0, 1.5, 31))
@@ -169,12 +175,12 @@ def scipy_objective(problem, theta):
 FIT_CL = ce.SIRFit(fit_steps=60, admm_iterations=200, prox_steps=5)
 
 
-def test_cross_learning_limits_and_feasibility(problem, tasks, separate):
+def test_cross_learning_limits_and_feasibility(problem, tasks, separate, consensus):
     """ADMM started from the consensus fit (a do-nothing ADMM fails every check below):
     ε = 0.1 against SciPy SLSQP over (θ_t, c) with ‖θ_t − c‖ ≤ ε, ε = 100 against the
     separate fits, ε = 0 against the consensus fit."""
     solve = jax.jit(lambda t, e, init: ce.fit_cross_learning(t, e, FIT_CL, init))
-    con = np.asarray(jax.jit(lambda t: ce.fit_consensus(t, FIT))(tasks))
+    con = consensus
     start = np.tile(con, (len(problem.windows), 1))
     # the stacked residual is the per-country one of this file
     theta = np.asarray(separate)

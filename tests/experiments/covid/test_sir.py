@@ -12,6 +12,10 @@ TSIT5_FIXED = sir.SIRSolver(fixed_solver="tsit5")
 ADAPTIVE = sir.SIRSolver(method="adaptive")
 ADAPTIVE_REVERSE = sir.SIRSolver(method="adaptive", adjoint="reverse")
 
+# one jitted simulate for the module: one compilation per (days, solver), shared by the
+# four θ of each solver (θ is traced)
+SIMULATE = jax.jit(sir.simulate, static_argnums=(2, 3))
+
 THETAS = [(0.66, 0.44), (0.15, 0.0), (2.08, 1.88), (0.3, 1.0)]
 Y0 = np.array([0.87, 0.006])
 
@@ -35,8 +39,7 @@ def test_matches_solve_ivp(theta, solver, tol, tol_fast):
     """Fixed daily steps: ~1e-6 for the rates of the data (net rate |β s − γ| ≲ 0.3/day),
     ~1e-3 (RK4) for a decay at γ = 1/day; adaptive: ~rtol everywhere."""
     days = 150
-    simulate = jax.jit(sir.simulate, static_argnums=(2, 3))
-    got = np.asarray(simulate(jnp.array(theta), Y0, days, solver))
+    got = np.asarray(SIMULATE(jnp.array(theta), Y0, days, solver))
     want = reference(theta, Y0, days)
     assert got.shape == (days, 2)
     # relative to each state's scale
@@ -80,25 +83,34 @@ def test_forward_jacobian_matches_finite_differences(solver, tol):
     """jacfwd of the solver against central differences of scipy's accurate solution
     (the true derivative of the ODE), and of the solver itself."""
     theta = np.array([0.66, 0.44])
-    fun = jax.jit(lambda th: sir.infected(th, jnp.array(Y0), 60, solver))
-    jac = np.asarray(jax.jit(jax.jacfwd(fun))(theta))
+
+    def fun(th):
+        return sir.infected(th, jnp.array(Y0), 60, solver)
+
+    # one compiled program gives the solution and its jacobian (the finite differences of
+    # the solver below read the solution part)
+    both = jax.jit(lambda th: (fun(th), jax.jacfwd(fun)(th)))
+    jac = np.asarray(both(theta)[1])
     fd_true = _fd_jacobian(lambda th: reference(th, Y0, 60)[:, 1], theta, h=1e-5)
     assert np.max(np.abs(jac - fd_true)) < tol * np.max(np.abs(fd_true))
-    fd_self = _fd_jacobian(fun, theta)
+    fd_self = _fd_jacobian(lambda th: both(th)[0], theta)
     assert np.max(np.abs(jac - fd_self)) < tol * np.max(np.abs(fd_self))
 
 
 @pytest.mark.parametrize("solver", [RK4, ADAPTIVE_REVERSE], ids=["rk4", "adaptive"])
 def test_gradient_matches_finite_differences(solver):
-    data = np.asarray(sir.infected(jnp.array([0.7, 0.5]), jnp.array(Y0), 40, ADAPTIVE))
+    # the data: an accurate solution at another θ (scipy, no compilation)
+    data = reference((0.7, 0.5), Y0, 40)[:, 1]
 
     def loss(th):
         return jnp.sum((sir.infected(th, jnp.array(Y0), 40, solver) - data) ** 2) / np.sum(
             data**2)
 
     theta = np.array([0.62, 0.41])
-    grad = np.asarray(jax.jit(jax.grad(loss))(theta))
-    fd = _fd_jacobian(jax.jit(loss), theta)
+    # one compiled program: the loss (for the finite differences) and its gradient
+    value_and_grad = jax.jit(jax.value_and_grad(loss))
+    grad = np.asarray(value_and_grad(theta)[1])
+    fd = _fd_jacobian(lambda th: value_and_grad(th)[0], theta)
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
     assert np.all(np.abs(grad) > 1e-3)  # a real, non-zero gradient
 

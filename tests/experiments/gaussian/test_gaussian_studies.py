@@ -10,12 +10,23 @@ from cljax.experiments.gaussian.studies import (default_eps_grid, example2_desig
                                     random_design, selection_summary, standard_designs, theorem1)
 
 
+EXAMPLE2_R = 3000
+EXAMPLE2_GRID = np.concatenate([np.linspace(0.0, 10.0, 41), [1e3]])
+
+
+@pytest.fixture(scope="module")
+def example2_errors():
+    """Per-realisation errors of Example 2 (μ = 2) at σ = 1 and 2, R = 3000: one Monte Carlo
+    run per σ, shared by the closed-form test and the Theorem 1 test."""
+    return {sigma: {k: np.asarray(v, float) for k, v in monte_carlo(
+        jax.random.PRNGKey(int(sigma)), example2_design(sigma, 2.0), EXAMPLE2_GRID,
+        EXAMPLE2_R).items()} for sigma in (1.0, 2.0)}
+
+
 @pytest.mark.parametrize("sigma", [1.0, 2.0])
-def test_example2_matches_closed_forms_and_limits(sigma):
-    r, mu = 3000, 2.0
-    grid = np.concatenate([np.linspace(0.0, 10.0, 41), [1e3]])
-    err = monte_carlo(jax.random.PRNGKey(int(sigma)), example2_design(sigma, mu), grid, r)
-    err = {k: np.asarray(v) for k, v in err.items()}
+def test_example2_matches_closed_forms_and_limits(sigma, example2_errors):
+    r, mu = EXAMPLE2_R, 2.0
+    err = example2_errors[sigma]
     for name, exact in (("E_S", 2 * sigma**2), ("E_C", mu**2 + sigma**2 / 2)):
         se = err[name].std(ddof=1) / np.sqrt(r)
         assert abs(err[name].mean() - exact) < 4 * se
@@ -30,24 +41,26 @@ def test_example2_matches_closed_forms_and_limits(sigma):
         assert diff.mean() + 4 * diff.std(ddof=1) / np.sqrt(r) < 0
 
 
-def test_theorem1_differences_are_negative_on_several_designs():
+def test_theorem1_differences_are_negative_on_several_designs(example2_errors):
     """Theorem 1 on four designs, with the 95% interval computed here from the per-realisation
     errors (mean ± 1.96·sd/√R of inf_ε E_CL − E_C and − E_S, inf over the grid, ε = 0 and ∞);
-    the library's ``theorem1`` must give the same numbers."""
-    designs = [example2_design(1.0), example2_design(2.0),
-               random_design("a", 10, 2, 4, 2.0), random_design("b", 4, 1, 1, 1.0, seed=3)]
-    r = 300
-    for i, design in enumerate(designs):
+    the library's ``theorem1`` must give the same numbers.  Example 2 at σ = 1, 2: the runs
+    of the closed-form test (R = 3000); the two random designs: R = 300 here."""
+    runs = [(f"example2-sigma{s:g}", example2_errors[s]) for s in (1.0, 2.0)]
+    for i, design in enumerate([random_design("a", 10, 2, 4, 2.0),
+                                random_design("b", 4, 1, 1, 1.0, seed=3)]):
         grid = default_eps_grid(design, 21)
-        err = {k: np.asarray(v, float)
-               for k, v in monte_carlo(jax.random.PRNGKey(10 + i), design, grid, r).items()}
+        runs.append((design.name, {k: np.asarray(v, float) for k, v in monte_carlo(
+            jax.random.PRNGKey(12 + i), design, grid, 300).items()}))
+    for name, err in runs:
+        r = err["E_S"].shape[0]
         best = np.minimum(err["E_CL"].min(axis=1), np.minimum(err["E_S"], err["E_C"]))
         t1 = theorem1(err)
         assert t1["E_inf_CL"] == pytest.approx(best.mean(), rel=1e-12)
         for key, base in (("minus_E_C", err["E_C"]), ("minus_E_S", err["E_S"])):
             diff = best - base
             mean, half = diff.mean(), 1.959964 * diff.std(ddof=1) / np.sqrt(r)
-            assert mean + half < 0, (design.name, key, mean, half)
+            assert mean + half < 0, (name, key, mean, half)
             assert t1[key]["mean"] == pytest.approx(mean, rel=1e-12)
             np.testing.assert_allclose(t1[key]["ci95"], [mean - half, mean + half], rtol=1e-6)
 

@@ -2,6 +2,7 @@
 and orbax checkpoints (a run stopped mid-way and resumed ends where an
 uninterrupted run ends)."""
 
+import functools
 from dataclasses import replace
 
 import jax
@@ -99,14 +100,26 @@ def normalised_train_images(data, t):
     return (x - 0.5) / 0.5, data.y_train[t, :data.n_train[t]]
 
 
+@functools.lru_cache(maxsize=4)
+def jitted_logits(model, width, hidden, num_classes):
+    """The networks' logits f(θ, x), jitted once per model for the whole module."""
+    cfg = VisionConfig(model=model, width=width, hidden=hidden)
+    return jax.jit(make_classifier(cfg, num_classes).__call__)
+
+
+def task_slice(tree, t):
+    """Task t's network, sliced in NumPy (no per-leaf compilation)."""
+    return jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[t], tree)
+
+
 def softmax_l1_constraint(state, data, cfg):
     """(T,) ĝ_t = mean over domain t's training images of Σ_k |softmax(f_t) − softmax(f_g)|,
     in NumPy from the networks' logits."""
-    logits = jax.jit(make_classifier(cfg, data.num_classes).__call__)  # one compile
+    logits = jitted_logits(cfg.model, cfg.width, cfg.hidden, data.num_classes)
     out = []
     for t in range(data.num_domains):
         x, _ = normalised_train_images(data, t)
-        theta_t = jax.tree_util.tree_map(lambda leaf: leaf[t], state.task_params)
+        theta_t = task_slice(state.task_params, t)
         p_t = softmax_np(logits(theta_t, x))
         p_g = softmax_np(logits(state.global_params, x))
         out.append(np.mean(np.sum(np.abs(p_t - p_g), axis=-1)))
@@ -152,15 +165,17 @@ def test_parametric_epoch_is_an_adam_step_then_the_projection():
         logp = logits - jax.scipy.special.logsumexp(logits, axis=-1, keepdims=True)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
 
-    grad_fn = jax.jit(jax.grad(loss))  # one compile, both domains
+    @jax.jit  # one compile for the whole reference step, both domains
+    def adam_first_step(theta, x, y):
+        grad = jax.grad(loss)(theta, x, y)
+        return jax.tree_util.tree_map(
+            lambda p, g: p - cfg.learning_rate * g / (jnp.abs(g) + 1e-8), theta, grad)
+
     moved = []
     for t in range(data.num_domains):
         x, y = normalised_train_images(data, t)
-        theta = jax.tree_util.tree_map(lambda leaf: leaf[t], start.task_params)
-        grad = grad_fn(theta, jnp.asarray(x), jnp.asarray(y))
-        moved.append(jax.tree_util.tree_map(
-            lambda p, g: p - cfg.learning_rate * g / (jnp.abs(g) + 1e-8), theta, grad))
-    moved = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *moved)
+        moved.append(adam_first_step(task_slice(start.task_params, t), x, y))
+    moved = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *moved)
     distance = lambda a, b: np.sqrt(sum(  # noqa: E731
         np.sum((np.asarray(x) - np.asarray(y)[None]) ** 2, axis=tuple(range(1, x.ndim)))
         for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))))
