@@ -19,9 +19,8 @@ Every algorithm (:mod:`cljax.projection._operator`, :mod:`._centre_newton`,
 F, the radius clip, the ball step, the Newton directions in Gram and in
 parameter form, the exact line search and the two-task closed form.
 
-Sums over the points are products with a vector of ones (:func:`sum_points`), and
-sums over a few coordinates are written out: on CPU, jaxlib 0.10 runs every short
-``jnp.sum`` of a vmapped batch as its own slow YNNPACK kernel.
+Sums over the points and coordinates go through :func:`sum_points` and
+:func:`sum_coords` (plain reductions; see their docstrings for what was measured).
 """
 
 from __future__ import annotations
@@ -35,48 +34,27 @@ from cljax._src.tree import safe_sqrt
 
 
 def sum_points(x, batch_last: bool = False):
-    """Σ_j x_j over axis 0 (the points), as a product with a vector of ones.
+    """Σ_j x_j over axis 0 (the points).
 
-    The same sum as ``jnp.sum(x, axis=0)``; written as a dot product because
-    XLA's CPU backend runs each short reduction of a ``jax.vmap``-ed batch (batch
-    first) as a separate, slow kernel (a YNNPACK fusion in jaxlib 0.10), while a
-    matrix–vector product is one fast call (benchmarks/bench_projection.py case a).
-    ``batch_last=True`` (explicit trailing batch axes, :mod:`._centre_path`):
-    ``jnp.sum``, which XLA fuses well in that layout.
+    ``jnp.sum``.  Written as products with a vector of ones and per-coordinate
+    sums, vmapped batches of tiny problems ran about 2.5× faster on CPU
+    (benchmarks/bench_projection.py case a), but the Gaussian study's larger
+    vmapped batches ran 2× slower, so the plain reduction stays (docs/projection.md).
+    ``batch_last`` is accepted for the callers with explicit trailing batch axes.
     """
-    if batch_last:
-        return jnp.sum(x, axis=0)
-    if x.shape[0] <= 4:  # a few terms (the S coordinates of a step): elementwise
-        out = x[0]
-        for j in range(1, x.shape[0]):
-            out = out + x[j]
-        return out
-    ones = jnp.ones((x.shape[0],), x.dtype)
-    if x.ndim >= 2 and x.shape[1] <= 4:  # per coordinate: no transposed copy of x
-        return jnp.stack([jnp.tensordot(ones, x[:, i], axes=1) for i in range(x.shape[1])])
-    return jnp.tensordot(ones, x, axes=1)
+    del batch_last
+    return jnp.sum(x, axis=0)
 
 
 def sum_coords(x, batch_last: bool = False):
-    """Σ_i x_i over axis 1 (the parameters of the small S × S Newton): written
-    out for S ≤ 4 (elementwise, fused), else (or ``batch_last``) ``jnp.sum``."""
-    if x.shape[1] <= 4 and not batch_last:
-        out = x[:, 0]
-        for i in range(1, x.shape[1]):
-            out = out + x[:, i]
-        return out
+    """Σ_i x_i over axis 1 (the parameters of the small S × S Newton)."""
+    del batch_last
     return jnp.sum(x, axis=1)
 
 
 def max_points(x):
-    """max_j x_j over axis 0, written out (a tree of elementwise maxima) for up to 64
-    points, for the reason given in :func:`sum_points`; else ``jnp.max``."""
-    if x.shape[0] > 64:
-        return jnp.max(x, axis=0)
-    rows = [x[j] for j in range(x.shape[0])]
-    while len(rows) > 1:
-        rows = [jnp.maximum(a, b) for a, b in zip(rows[::2], rows[1::2])] + rows[len(rows) & ~1:]
-    return rows[0]
+    """max_j x_j over axis 0."""
+    return jnp.max(x, axis=0)
 
 
 def clip_radius(eps, spread):
