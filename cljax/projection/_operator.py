@@ -247,14 +247,14 @@ def _newton_loop(point0, measure, move, radii, w, stop_at, max_iter):
 
 def _spread(q, w):
     """max_j ‖a_j − m‖ over the points with w_j > 0, from q_j = ‖m − a_j‖²."""
-    return safe_sqrt(terms.max_points(jnp.where(w > 0, q, 0.0)))
+    return safe_sqrt(jnp.max(jnp.where(w > 0, q, 0.0)))
 
 
 def _solve_dual(problem, tol, max_iter):
     """Gram / dual-domain Newton.  Returns (c leaves, θ_t leaves, loop, F at the end, stop_at)."""
     w, dtype = problem.w, problem.dtype
     n = w.shape[0]
-    total = terms.sum_points(w)
+    total = jnp.sum(w)
     u = w / total
     refs = [task[0] for task in problem.tasks]
     gram, unit = _gram(problem, refs)
@@ -323,27 +323,17 @@ def _solve_dual(problem, tol, max_iter):
 def _rows(problem):
     """Stacked scaled rows (a_j − m)/U of every leaf, the anchors m and the unit U."""
     w = problem.w
-    total = terms.sum_points(w)
+    total = jnp.sum(w)
     rows = [jnp.concatenate([g[None], t], axis=0) for t, g in zip(problem.tasks, problem.globals_)]
-    anchors = [(w @ r if r.shape[1] > 4 else terms.sum_points(w[:, None] * r)) / total
-               for r in rows]
-    big = functools.reduce(jnp.maximum, [_max_abs(r - m[None])
+    anchors = [(w @ r) / total for r in rows]
+    big = functools.reduce(jnp.maximum, [jnp.max(jnp.abs(r - m[None]))
                                          for r, m in zip(rows, anchors)])
     unit = lax.stop_gradient(_pow2(big))
     return [(r - m[None]) / unit for r, m in zip(rows, anchors)], anchors, unit, jnp.isfinite(big)
 
 
-def _max_abs(x):
-    """max |x_ji| of rows (n, m): written out for the small problems (m ≤ 4, see
-    :func:`._terms.sum_points`)."""
-    if x.shape[1] <= 4:
-        return terms.max_points(functools.reduce(jnp.maximum, [jnp.abs(x[:, i])
-                                                              for i in range(x.shape[1])]))
-    return jnp.max(jnp.abs(x))
-
-
 def _radii_and_stop(xs, problem, tol):
-    q = sum(terms.sum_coords(x * x) for x in xs)
+    q = sum(jnp.sum(x * x, axis=1) for x in xs)
     spread = _spread(q, problem.w)
     n = problem.w.shape[0]
     return terms.radii_of(terms.clip_radius(problem.eps, spread), n, problem.dtype), tol * spread
@@ -351,7 +341,7 @@ def _radii_and_stop(xs, problem, tol):
 
 def _solve_primal(problem, tol, max_iter, fixed=False):
     w, dtype = problem.w, problem.dtype
-    total = terms.sum_points(w)
+    total = jnp.sum(w)
     xs, anchors, unit, finite = _rows(problem)
     problem = problem._replace(eps=problem.eps / unit)
     radii, stop_at = _radii_and_stop(xs, problem, tol)
@@ -402,7 +392,7 @@ def _solve_primal(problem, tol, max_iter, fixed=False):
         c = [lax.stop_gradient(cl) for cl in loop.point]
         delta, _, _ = measure_with(xs, radii, w, total)(c)
         c_leaves = [cl + dl for cl, dl in zip(c, delta)]
-    q = sum(terms.sum_coords((cl[None] - x) ** 2) for cl, x in zip(c_leaves, xs))
+    q = sum(jnp.sum((cl[None] - x) ** 2, axis=1) for cl, x in zip(c_leaves, xs))
     _, rho, _, _ = terms.distance_terms(q, radii, w)
     cs = [m + unit * cl for m, cl in zip(anchors, c_leaves)]
     thetas = [t + rho[1:, None] * (c[None] - t) for t, c in zip(problem.tasks, cs)]
@@ -419,10 +409,10 @@ def _pair_polish(c, points, radii, w):
     (:func:`._terms.pair_point`) replaces c if it is at least as good."""
     if points.shape[0] < 3:
         return c
-    q = terms.sum_coords((c[None] - points) ** 2)
+    q = jnp.sum((c[None] - points) ** 2, axis=1)
     pair = terms.pair_point(points[1:], w[1:], radii[1], q[1:])
     f = terms.objective(q, radii, w)
-    f_pair = terms.objective(terms.sum_coords((pair[None] - points) ** 2), radii, w)
+    f_pair = terms.objective(jnp.sum((pair[None] - points) ** 2, axis=1), radii, w)
     return jnp.where((w[0] == 0) & (f_pair <= f), pair, c)
 
 
@@ -435,7 +425,7 @@ def fixed_newton(points, radii, w, iterations: int):
     then the two-task closed form.  Returns c on stopped gradients.
     """
     points, radii, w = (lax.stop_gradient(x) for x in (points, radii, w))
-    total = terms.sum_points(w)
+    total = jnp.sum(w)
 
     def body(_, c):
         step, search, _, _ = terms.newton_parameter(c[None] - points, radii, w, total)
@@ -544,7 +534,7 @@ def _finish(problem, cs, thetas, loop, f_end, stop_at, unit, finite):
     # w_g = 0 and F ≈ 0 to the tolerance: every task fits in one ball of radius ε;
     # θ_t = a_t on a neighbourhood (Jacobian I) and θ_g, any point of a set, gets
     # a zero derivative.
-    flat = lax.stop_gradient((w[0] == 0) & (f_end <= 4.0 * terms.sum_points(w) * stop_at**2))
+    flat = lax.stop_gradient((w[0] == 0) & (f_end <= 4.0 * jnp.sum(w) * stop_at**2))
     thetas = [jnp.where(flat, t + lax.stop_gradient(th - t), th)
               for t, th in zip(problem.tasks, thetas)]
     cs = [jnp.where(flat, lax.stop_gradient(c), c) for c in cs]

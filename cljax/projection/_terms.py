@@ -18,9 +18,6 @@ Every algorithm (:mod:`cljax.projection._operator`, :mod:`._centre_newton`,
 :mod:`._centre_path`) takes these functions from here: the distance terms,
 F, the radius clip, the ball step, the Newton directions in Gram and in
 parameter form, the exact line search and the two-task closed form.
-
-Sums over the points and coordinates go through :func:`sum_points` and
-:func:`sum_coords` (plain reductions; see their docstrings for what was measured).
 """
 
 from __future__ import annotations
@@ -31,30 +28,6 @@ import jax
 import jax.numpy as jnp
 
 from cljax._src.tree import safe_sqrt
-
-
-def sum_points(x, batch_last: bool = False):
-    """Σ_j x_j over axis 0 (the points).
-
-    ``jnp.sum``.  Written as products with a vector of ones and per-coordinate
-    sums, vmapped batches of tiny problems ran about 2.5× faster on CPU
-    (benchmarks/bench_projection.py case a), but the Gaussian study's larger
-    vmapped batches ran 2× slower, so the plain reduction stays (docs/projection.md).
-    ``batch_last`` is accepted for the callers with explicit trailing batch axes.
-    """
-    del batch_last
-    return jnp.sum(x, axis=0)
-
-
-def sum_coords(x, batch_last: bool = False):
-    """Σ_i x_i over axis 1 (the parameters of the small S × S Newton)."""
-    del batch_last
-    return jnp.sum(x, axis=1)
-
-
-def max_points(x):
-    """max_j x_j over axis 0."""
-    return jnp.max(x, axis=0)
 
 
 def clip_radius(eps, spread):
@@ -107,12 +80,12 @@ def distance_terms(q, radii, weights):
 def objective(q, radii, weights):
     """F = Σ_j w_j (‖c − a_j‖ − ε_j)₊², summed over axis 0."""
     _, _, excess, _ = distance_terms(q, radii, weights)
-    return sum_points(weights * excess**2, batch_last=q.ndim > 1)
+    return jnp.sum(weights * excess**2, axis=0)
 
 
 def alpha_of(g, total_weight):
     """α = Σ_j g_j plus a rounding-level floor that keeps H invertible where α = 0."""
-    return sum_points(g, batch_last=g.ndim > 1) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
+    return jnp.sum(g, axis=0) + jnp.finfo(g.dtype).eps * 2.0 * total_weight
 
 
 class Search(NamedTuple):
@@ -130,7 +103,7 @@ def exact_line_search(search, radii, weights, bisections: int = 8):
 
     def slope(tau):
         _, rho, _, _ = distance_terms(q + 2.0 * tau * p + tau * tau * h, radii, weights)
-        return sum_points(weights * rho * (p + tau * h), batch_last=q.ndim > 1)
+        return jnp.sum(weights * rho * (p + tau * h), axis=0)
 
     def bisect(_, bounds):
         lo, hi = bounds
@@ -268,16 +241,15 @@ def newton_parameter(v, radii, weights, total_weight):
     H = αI + Σ_j d_j v_j v_jᵀ is S × S: O(n S² + S³), for S small.  Returns
     Δc (S, *B), the line-search terms, ∇F (S, *B) and F.
     """
-    last = v.ndim > 2  # explicit trailing batch axes
-    q = sum_coords(v * v, last)
+    q = jnp.sum(v * v, axis=1)
     _, rho, excess, curv = distance_terms(q, radii, weights)
     g = 2.0 * weights * rho
-    grad = sum_points(g[:, None] * v, last)
+    grad = jnp.sum(g[:, None] * v, axis=0)
     alpha = alpha_of(g, total_weight)
     s = v.shape[1]
     cv = curv[:, None] * v
     if s <= 4:  # written out: a few fused elementwise sums, batch axes kept last
-        entry = {(i, k): sum_points(cv[:, i] * v[:, k], last)
+        entry = {(i, k): jnp.sum(cv[:, i] * v[:, k], axis=0)
                  for i in range(s) for k in range(i, s)}
         hess = jnp.stack([jnp.stack([entry[min(i, k), max(i, k)] + (alpha if i == k else 0.0)
                                      for k in range(s)]) for i in range(s)])
@@ -285,9 +257,9 @@ def newton_parameter(v, radii, weights, total_weight):
         eye = jnp.eye(s, dtype=v.dtype).reshape((s, s) + (1,) * (v.ndim - 2))
         hess = jnp.einsum("ji...,jk...->ik...", cv, v) + alpha * eye
     step = -solve_spd(hess, grad)
-    p = sum_coords(v * step[None], last)
-    search = Search(q, p, sum_points(step * step, last))
-    return step, search, grad, sum_points(weights * excess**2, last)
+    p = jnp.sum(v * step[None], axis=1)
+    search = Search(q, p, jnp.sum(step * step, axis=0))
+    return step, search, grad, jnp.sum(weights * excess**2, axis=0)
 
 
 def pair_point(points, weights, radius, q):
@@ -302,6 +274,6 @@ def pair_point(points, weights, radius, q):
     i = jnp.argmax(q)
     j = jnp.argmax(jnp.where(jnp.arange(q.shape[0]) == i, -jnp.inf, q))
     ai, aj, wi, wj = points[i], points[j], weights[i], weights[j]
-    dist = safe_sqrt(sum_points((aj - ai) ** 2))
+    dist = safe_sqrt(jnp.sum((aj - ai) ** 2, axis=0))
     ri = (wj * dist + (wi - wj) * radius) / (wi + wj)
     return ai + jnp.where(dist > 0, ri / jnp.where(dist > 0, dist, 1.0), 0.0) * (aj - ai)
