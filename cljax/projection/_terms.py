@@ -73,7 +73,8 @@ def distance_terms(q, radii, weights):
     rho = jnp.where(den > 0, excess / jnp.where(den > 0, den, 1.0), 1.0)
     outside = r > radii
     r_safe = jnp.where(outside, r, 1.0)
-    curv = jnp.where(outside, 2.0 * weights * radii / r_safe**3, 0.0)
+    # (ε/r)/r², not ε/r³: r³ underflows for r below ~1e-103 (float64), giving 0/0.
+    curv = jnp.where(outside, 2.0 * weights * (radii / r_safe) / jnp.where(outside, q, 1.0), 0.0)
     return r, rho, excess, curv
 
 

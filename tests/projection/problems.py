@@ -108,6 +108,12 @@ def _problems():
     add("task-at-centre-wg0", [[0.0, 0.0], [2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]],
         [0.0, 0.0], 1.0, wg=0.0)
     add("two-scalar-tasks", [[-1.0], [3.0]], [0.0], 0.5, wg=0.0)
+    # two tasks 1e-104 from the centre, two at distance 1: once scaled, r³ of the
+    # near ones underflows to 0 (a hypothesis find that gave NaN through the
+    # curvature 0/0 of "primal" at ε = 0, and ε/r³ = inf just below r)
+    near = [[1.0, 0.0], [-1.0, 0.0], [0.0, 1e-104], [0.0, -1e-104]]
+    add("near-centre-1e-104-eps0", near, [0.0, 0.0], 0.0)
+    add("near-centre-1e-104-eps1e-110", near, [0.0, 0.0], 1e-110)
     return out
 
 
