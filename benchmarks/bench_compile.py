@@ -28,6 +28,7 @@ except ImportError:  # run as a module
 FLAG_SETS = {
     "default": "",
     "llvm_o0": "--xla_backend_optimization_level=0",
+    "classic_emitters": "--xla_cpu_use_fusion_emitters=false",
     # what tests/conftest.py sets
     "suite": ("--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false "
               "--xla_cpu_parallel_codegen_split_count=1"),
