@@ -155,6 +155,56 @@ def test_vmap_and_jit_agree():
                                    np.asarray(single.task_params), atol=1e-13)
 
 
+@pytest.mark.parametrize("solver", ["primal", "fixed"])
+def test_vmap_in_cache_sized_chunks_equals_single_solves(solver):
+    """On CPU a vmapped batch of small problems runs in chunks (``lax.map``): 150
+    instances of (T, S) = (15, 2) are 2 chunks of 64 and a remainder of 22.  Every
+    instance (degenerate ones included) equals its own unbatched solve to rounding, with
+    batched and shared (unbatched) arguments, nested in a vmap over ε, and so do
+    the derivatives (the plain core's, through the custom_jvp rule)."""
+    from cljax.projection._operator import _chunk_size
+
+    assert _chunk_size(16 * 2 * 8) == 64
+    a, a_g, eps, w, wg = fuzz_instances(150, 15, 2, seed=7)
+    wg = np.where(wg == 0, 0.5, wg)  # θ_g unique, so it can be compared too
+
+    def one(a, g, e, w, wg):
+        out = project_cross_learning(a, g, e, task_weights=w, global_weight=wg, solver=solver)
+        return out.task_params, out.global_params, out.iterations, out.converged
+
+    batched = jax.jit(jax.vmap(one))
+    assert "scan" in str(jax.make_jaxpr(jax.vmap(one))(a, a_g, eps, w, wg))  # chunked
+    got = batched(a, a_g, eps, w, wg)
+    single = jax.jit(one)
+    want = [single(*args) for args in zip(a, a_g, eps, w, wg)]
+    for i, ref in enumerate(want):
+        np.testing.assert_allclose(got[0][i], ref[0], rtol=0, atol=1e-12 * (1 + abs(a[i]).max()))
+        np.testing.assert_allclose(got[1][i], ref[1], rtol=0, atol=1e-12 * (1 + abs(a[i]).max()))
+        # a batched and an unbatched program round differently (the plain vmap too):
+        # the stopping test may pass one Newton step apart
+        assert abs(int(got[2][i]) - int(ref[2])) <= 1 and bool(got[3][i]) == bool(ref[3]), i
+    # shared a_g and ε (unbatched arguments), nested in a vmap over two radii
+    shared = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None, None, 0, None)),
+                              in_axes=(None, None, 0, None, None)))
+    radii = np.array([0.3, 1.5])
+    got = shared(a, a_g[0], radii, w, 1.0)
+    for k, e in enumerate(radii):
+        for i in (0, 63, 64, 149):
+            ref = single(a[i], a_g[0], e, w[i], 1.0)
+            np.testing.assert_allclose(got[0][k, i], ref[0], rtol=0, atol=1e-12 * (1 + abs(a[i]).max()))
+    # derivatives: grad of the batched sum against the per-instance gradient
+    probe = np.random.default_rng(1).normal(size=a.shape)
+
+    def loss(a, g, e, w, wg, p):
+        return jnp.sum(one(a, g, e, w, wg)[0] * p)
+
+    grads = jax.jit(jax.grad(lambda a: jnp.sum(jax.vmap(loss)(a, a_g, eps, w, wg, probe))))(a)
+    single_grad = jax.jit(jax.grad(loss))
+    for i in (0, 1, 64, 100, 149):
+        np.testing.assert_allclose(grads[i], single_grad(a[i], a_g[i], eps[i], w[i], wg[i],
+                                                         probe[i]), rtol=1e-9, atol=1e-9)
+
+
 def test_path_has_a_leading_eps_axis_and_matches_single_calls():
     p = PROBLEMS[4]
     grid = np.array([0.0, 0.1, 0.5, np.inf])
