@@ -56,6 +56,7 @@ except ImportError:  # run as a module: python -m benchmarks.bench_projection
     from benchmarks._numpy_projection import project_numpy
 
 from cljax import project_cross_learning  # noqa: E402
+from cljax.projection import _operator  # noqa: E402  (CHUNK_BYTES: the plain-vmap reference)
 
 BENCHMARK = "bench_projection"
 
@@ -263,6 +264,19 @@ def _case_a(args, global_weight):
                      converged_fraction=float(conv.mean()))
         record[f"cljax_{solver}"] = stats
         results[solver] = (theta, c)
+    # "auto" under the plain vmap, without the operator's cache-sized chunks (CPU)
+    _operator.CHUNK_BYTES, saved = 0, _operator.CHUNK_BYTES
+    try:
+        _operator._solve.clear_cache()
+        _, out, stats = compile_and_time(
+            jax.vmap(cljax_projector(eps, "auto", global_weight)), (at, ag), args.repeats)
+    finally:
+        _operator.CHUNK_BYTES = saved
+        _operator._solve.clear_cache()
+    stats.update(per_instance_s=stats["median_s"] / n, iterations_max=int(np.max(out[2])),
+                 max_abs_diff_vs_chunked=_diff(out[0], out[1], *results["auto"], unique_c))
+    record["cljax_auto_plain_vmap"] = stats
+    record["plain_vmap_over_chunked"] = stats["median_s"] / record["cljax_auto"]["median_s"]
     # the same in float32 (JAX's default precision), timing only
     if dtype != np.float32:
         f32 = {}

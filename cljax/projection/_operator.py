@@ -521,7 +521,8 @@ def _solve(tasks, globals_, w, eps, *, solver, tol, max_iter):
     (inside a user's jit it is inlined).  Returns (θ leaves, c leaves, iterations,
     residual, converged), in the compute dtype."""
     num_params = sum(x.shape[1] for x in tasks)
-    if solver != "dual" and num_params <= w.shape[0] and jax.default_backend() == "cpu":
+    if (solver != "dual" and num_params <= w.shape[0] and CHUNK_BYTES > 0
+            and jax.default_backend() == "cpu"):
         chunk = _chunk_size(w.shape[0] * num_params * w.dtype.itemsize)
         return _batched_in_chunks(solver, tol, max_iter, chunk)(tasks, globals_, w, eps)
     return _solve_flat(tasks, globals_, w, eps, solver=solver, tol=tol, max_iter=max_iter)
@@ -537,6 +538,7 @@ def _solve_flat(tasks, globals_, w, eps, *, solver, tol, max_iter):
 
 
 CHUNK_BYTES = 16384  # CPU: bytes of one (instances, n, S) array per step of a vmapped batch
+# (0: no chunks, the plain vmap; read when a program is traced)
 
 
 def _chunk_size(instance_bytes: int) -> int:
