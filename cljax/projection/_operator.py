@@ -522,7 +522,7 @@ def _solve(tasks, globals_, w, eps, *, solver, tol, max_iter):
     residual, converged), in the compute dtype."""
     num_params = sum(x.shape[1] for x in tasks)
     if (solver != "dual" and num_params <= w.shape[0] and CHUNK_BYTES > 0
-            and jax.default_backend() == "cpu"):
+            and jax.default_backend() == "cpu" and jax.device_count() == 1):
         chunk = _chunk_size(w.shape[0] * num_params * w.dtype.itemsize)
         return _batched_in_chunks(solver, tol, max_iter, chunk)(tasks, globals_, w, eps)
     return _solve_flat(tasks, globals_, w, eps, solver=solver, tol=tol, max_iter=max_iter)
@@ -556,7 +556,9 @@ def _batched_in_chunks(solver, tol, max_iter, chunk):
     arithmetic runs 2-3× faster, and each chunk's while loop stops when its own
     instances have converged (``benchmarks/bench_projection.py``, case a).  The
     answers are those of the plain vmap, instance by instance.  Derivatives (the
-    ``custom_jvp`` rule) differentiate the plain core, vmapped as usual.
+    ``custom_jvp`` rule) differentiate the plain core, vmapped as usual.  Used with
+    one CPU device only: a batch sharded over devices keeps the plain vmap (a loop
+    over chunks of a sharded axis would gather it).
     """
     plain = functools.partial(_solve_flat, solver=solver, tol=tol, max_iter=max_iter)
     chunked = jax.custom_batching.custom_vmap(plain)
